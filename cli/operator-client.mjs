@@ -1,0 +1,115 @@
+// A small client for the gateway's operator API (/_operator/*), shared by `npm run keys`
+// (cli/keys.mjs) and `npm run dev` (scripts/dev.mjs). No dependencies: Node's fetch only.
+
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** The project root (the directory holding package.json and wrangler.jsonc). */
+export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const DEV_VARS_PATH = fileURLToPath(new URL("../.dev.vars", import.meta.url));
+
+export function defaultGatewayUrl(env = process.env) {
+  return `http://127.0.0.1:${env.PORT || 8787}`;
+}
+
+/** Parses a .dev.vars / .env file: NAME=value lines, # comments, optional quotes. */
+export function parseDevVars(text) {
+  const vars = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!match) continue;
+    let value = match[2];
+    const quote = value[0];
+    if ((quote === '"' || quote === "'" || quote === "`") && value.length >= 2 && value.endsWith(quote)) {
+      value = value.slice(1, -1);
+      if (quote === '"') value = value.replace(/\\n/g, "\n");
+    } else {
+      value = value.replace(/\s+#.*$/, ""); // trailing comment on an unquoted value
+    }
+    vars[match[1]] = value;
+  }
+  return vars;
+}
+
+export function readDevVars(path = DEV_VARS_PATH) {
+  return existsSync(path) ? parseDevVars(readFileSync(path, "utf8")) : null;
+}
+
+/** OPERATOR_TOKEN from the environment, else from .dev.vars; null when neither has it. */
+export function findOperatorToken(env = process.env, devVarsPath = DEV_VARS_PATH) {
+  if (env.OPERATOR_TOKEN) return { token: env.OPERATOR_TOKEN, source: "OPERATOR_TOKEN" };
+  const vars = readDevVars(devVarsPath);
+  if (vars?.OPERATOR_TOKEN) return { token: vars.OPERATOR_TOKEN, source: ".dev.vars" };
+  return null;
+}
+
+/** The gateway answered with an error (problem+json when the gateway produced it). */
+export class OperatorApiError extends Error {
+  constructor(status, body, text) {
+    super(body?.detail || body?.title || `HTTP ${status}`);
+    this.name = "OperatorApiError";
+    this.status = status;
+    this.body = body; // parsed JSON, or null
+    this.text = text; // raw response text
+  }
+}
+
+/** Nothing answered at the URL (connection refused, DNS failure, reset...). */
+export class GatewayUnreachableError extends Error {
+  constructor(url, cause) {
+    super(`cannot reach the gateway at ${url}${cause?.code ? ` (${cause.code})` : ""}`);
+    this.name = "GatewayUnreachableError";
+    this.url = url;
+    this.code = cause?.code;
+    this.cause = cause;
+  }
+}
+
+export function createOperatorClient({ baseUrl = defaultGatewayUrl(), token, fetch: fetchImpl = fetch } = {}) {
+  const base = baseUrl.replace(/\/+$/, "");
+
+  async function request(method, path, body) {
+    const headers = { accept: "application/json, application/problem+json" };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let response;
+    try {
+      response = await fetchImpl(base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (error) {
+      if (error?.name === "TimeoutError") throw new GatewayUnreachableError(base, { code: "timeout" });
+      throw new GatewayUnreachableError(base, error?.cause ?? error);
+    }
+    const text = await response.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON; keep the text
+    }
+    if (!response.ok) throw new OperatorApiError(response.status, json, text);
+    return json;
+  }
+
+  const id = (value) => encodeURIComponent(value);
+  return {
+    baseUrl: base,
+    request,
+    health: () => request("GET", "/_operator/health"),
+    createProject: (name) => request("POST", "/_operator/projects", { name }),
+    listProjects: () => request("GET", "/_operator/projects"),
+    /** body: {project_id, type, environment, label, scopes?, expires_at?, allowed_origins?} */
+    createKey: (body) => request("POST", "/_operator/keys", body),
+    listKeys: (projectId) => request("GET", `/_operator/keys?project_id=${id(projectId)}`),
+    getKey: (keyId) => request("GET", `/_operator/keys/${id(keyId)}`),
+    revokeKey: (keyId) => request("DELETE", `/_operator/keys/${id(keyId)}`),
+    /** limits: {rate?, burst?, daily?} */
+    setLimits: (keyId, limits) => request("PUT", `/_operator/keys/${id(keyId)}/limits`, limits),
+  };
+}

@@ -1,0 +1,30 @@
+import type { KeyLimiter } from "./limiter/key-limiter";
+
+/** Bindings, vars and secrets of the gateway Worker (see wrangler.jsonc and README "Configure"). */
+export interface Env {
+  KEYS: KVNamespace;
+  DB: D1Database;
+  KEY_LIMITER: DurableObjectNamespace<KeyLimiter>;
+  /** Optional service binding to the origin; wins over ORIGIN_URL when both are set. */
+  ORIGIN?: Fetcher;
+  ORIGIN_URL?: string;
+  ORIGIN_TIMEOUT_MS?: string;
+  MAX_BODY_BYTES?: string;
+  /** Secret: keys are stored as HMAC-SHA-256(KEY_HASH_SECRET, key). Changing it invalidates every key. */
+  KEY_HASH_SECRET: string;
+  /** Secret shared with the origin, which verifies X-Composite-Signature with it. */
+  ORIGIN_SIGNING_SECRET: string;
+  /** Secret for /_operator/*; when unset the operator API refuses every call. */
+  OPERATOR_TOKEN?: string;
+}
+
+/** Per-request values the middleware and handlers share (read by the request log). */
+export interface Variables {
+  requestId: string;
+  keyId?: string;
+  projectId?: string;
+  route?: string;
+  errorCode?: string;
+}
+
+export type AppEnv = { Bindings: Env; Variables: Variables };

@@ -1,0 +1,58 @@
+/**
+ * Request id and the one structured log line per request.
+ *
+ * The log line is built from an allow-list of fields: method, path (never the query string,
+ * which may carry `?api_key=`), route pattern, status, error code, key id, project id, latency.
+ * Nothing from the request's headers or body is logged, so a key, its hash or an Authorization
+ * header cannot reach the logs by accident.
+ */
+import type { Context, ErrorHandler, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../env";
+import { GatewayError, problemResponse } from "./problem";
+
+export function newRequestId(): string {
+  return "req_" + crypto.randomUUID().replaceAll("-", "");
+}
+
+export const requestContext: MiddlewareHandler<AppEnv> = async function requestContext(c, next) {
+  const started = Date.now();
+  c.set("requestId", newRequestId());
+  await next();
+  logRequest(c, Date.now() - started);
+};
+
+function logRequest(c: Context<AppEnv>, latencyMs: number): void {
+  const status = c.res.status;
+  console.log(
+    JSON.stringify({
+      level: status >= 500 ? "error" : status >= 400 ? "warn" : "info",
+      msg: "request",
+      time: new Date().toISOString(),
+      request_id: c.get("requestId"),
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      route: c.get("route") ?? null,
+      status,
+      code: c.get("errorCode") ?? null,
+      key_id: c.get("keyId") ?? null,
+      project_id: c.get("projectId") ?? null,
+      latency_ms: latencyMs,
+    }),
+  );
+}
+
+/** Renders thrown GatewayErrors as problem+json; anything else is a 500 that reveals nothing. */
+export const renderError: ErrorHandler<AppEnv> = function renderError(err, c) {
+  const requestId = c.get("requestId") ?? newRequestId();
+  if (err instanceof GatewayError) {
+    c.set("errorCode", err.code);
+    return problemResponse(err, requestId);
+  }
+  // The message of an unexpected error may quote input; log only its class and stack position.
+  console.error(JSON.stringify({ level: "error", msg: "unhandled", request_id: requestId, error: err.name }));
+  c.set("errorCode", "internal_error");
+  return problemResponse(
+    new GatewayError("internal_error", `Something went wrong on our side. Retry later; quote request id ${requestId} if it persists.`),
+    requestId,
+  );
+};

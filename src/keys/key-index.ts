@@ -1,0 +1,77 @@
+/**
+ * From a presented key to the immutable facts about it: key id, project, type, environment.
+ *
+ * Stored shape: KV `key:<hash>` → KeyFacts as JSON, where hash = hex HMAC-SHA-256(KEY_HASH_SECRET,
+ * key). Only the hash is ever stored; it is never logged or returned. KV holds nothing that can
+ * change (status, scopes, expiry live in the key's KeyLimiter object), so entries never go stale.
+ *
+ * Lookup order: isolate memory → KV → D1 by hash. D1 is the record of truth and catches a key
+ * created a second ago whose KV entry has not reached this location yet (or whose absence KV has
+ * cached); a D1 hit refills KV in the background.
+ */
+import type { Env } from "../env";
+import { hmacSha256Hex } from "../crypto/hmac";
+import type { KeyEnvironment, KeyType } from "./format";
+
+export interface KeyFacts {
+  keyId: string;
+  projectId: string;
+  type: KeyType;
+  environment: KeyEnvironment;
+}
+
+export const kvKeyName = (hash: string) => `key:${hash}`;
+
+/** hex HMAC-SHA-256(KEY_HASH_SECRET, key): the only form in which a key is stored or looked up. */
+export function hashKey(secret: string, key: string): Promise<string> {
+  return hmacSha256Hex(secret, key);
+}
+
+/**
+ * Isolate memory cache, hash → facts (or null for a hash no key has). Both answers are safe to
+ * keep: facts never change, and a hash that is unknown now belongs to a key nobody has been
+ * given (keys are random and shown only after their record is written). Bounded; the oldest
+ * entry goes first.
+ */
+const MAX_CACHED = 10_000;
+const cache = new Map<string, KeyFacts | null>();
+
+function remember(hash: string, facts: KeyFacts | null): void {
+  if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+  cache.set(hash, facts);
+}
+
+interface KeyRow {
+  id: string;
+  project_id: string;
+  type: KeyType;
+  environment: KeyEnvironment;
+}
+
+export async function lookupKey(
+  env: Env,
+  key: string,
+  waitUntil: (promise: Promise<unknown>) => void,
+): Promise<KeyFacts | null> {
+  const hash = await hashKey(env.KEY_HASH_SECRET, key);
+  const cached = cache.get(hash);
+  if (cached !== undefined) return cached;
+
+  const fromKv = await env.KEYS.get<KeyFacts>(kvKeyName(hash), { type: "json", cacheTtl: 3600 });
+  if (fromKv !== null) {
+    remember(hash, fromKv);
+    return fromKv;
+  }
+  const row = await env.DB.prepare("SELECT id, project_id, type, environment FROM api_keys WHERE key_hash = ?1")
+    .bind(hash)
+    .first<KeyRow>();
+  const facts = row === null ? null : { keyId: row.id, projectId: row.project_id, type: row.type, environment: row.environment };
+  remember(hash, facts);
+  if (facts !== null) waitUntil(env.KEYS.put(kvKeyName(hash), JSON.stringify(facts)));
+  return facts;
+}
+
+/** Written once, when a key is created. */
+export async function indexKey(env: Env, hash: string, facts: KeyFacts): Promise<void> {
+  await env.KEYS.put(kvKeyName(hash), JSON.stringify(facts));
+}

@@ -1,0 +1,92 @@
+/**
+ * The route table of API.md §1 — the only place that says which route needs which permission.
+ * Deny by default: a method and path that match no row are 404 `route_not_found` and never
+ * reach the origin. Pure data and one matching function, no I/O.
+ *
+ * Path patterns: literal segments, `:id` (exactly one non-empty segment) and a trailing `*`
+ * (one or more further segments).
+ */
+
+export const SCOPES = [
+  "events:write",
+  "events:read",
+  "users:write",
+  "users:read",
+  "projects:write",
+  "projects:read",
+  "team:write",
+  "billing:read",
+  "billing:write",
+] as const;
+
+export type Scope = (typeof SCOPES)[number];
+
+/** What a route needs: a scope, or an unrestricted secret key (`admin`). */
+export type Permission = Scope | "admin";
+
+export interface RouteRule {
+  methods: readonly string[] | "any";
+  path: string;
+  permission: Permission;
+  /** Whether a public (pk_) key may call it. */
+  publicKey: boolean;
+  /** Plain words for error messages: "public keys cannot <action>". */
+  action: string;
+}
+
+const ANY = "any" as const;
+const WRITES = ["POST", "PUT", "PATCH", "DELETE"] as const;
+
+export const ROUTES: readonly RouteRule[] = [
+  { methods: ["POST"], path: "/v1/events", permission: "events:write", publicKey: true, action: "send events" },
+  { methods: ["POST"], path: "/v1/batch", permission: "events:write", publicKey: true, action: "send events" },
+  { methods: ["POST"], path: "/v1/sessions", permission: "events:write", publicKey: true, action: "send session recordings" },
+  { methods: ["POST"], path: "/v1/identify", permission: "users:write", publicKey: true, action: "identify users" },
+  { methods: ["GET"], path: "/v1/users/me", permission: "users:read", publicKey: true, action: "read their user profile" },
+  { methods: ["GET"], path: "/v1/project", permission: "projects:read", publicKey: true, action: "read project configuration" },
+  { methods: ["GET"], path: "/v1/events", permission: "events:read", publicKey: false, action: "read events" },
+  { methods: ["GET"], path: "/v1/sessions", permission: "events:read", publicKey: false, action: "read sessions" },
+  { methods: ["GET"], path: "/v1/export", permission: "events:read", publicKey: false, action: "export data" },
+  { methods: ["DELETE"], path: "/v1/events", permission: "events:write", publicKey: false, action: "delete events" },
+  { methods: ["GET"], path: "/v1/users", permission: "users:read", publicKey: false, action: "read other users' data" },
+  { methods: ["GET"], path: "/v1/users/:id", permission: "users:read", publicKey: false, action: "read other users' data" },
+  { methods: ["POST"], path: "/v1/users", permission: "users:write", publicKey: false, action: "create users" },
+  { methods: ["PATCH", "DELETE"], path: "/v1/users/:id", permission: "users:write", publicKey: false, action: "modify users" },
+  { methods: ["PATCH"], path: "/v1/project", permission: "projects:write", publicKey: false, action: "modify project settings" },
+  { methods: ANY, path: "/v1/team", permission: "team:write", publicKey: false, action: "manage team members" },
+  { methods: ANY, path: "/v1/team/*", permission: "team:write", publicKey: false, action: "manage team members" },
+  { methods: ["GET"], path: "/v1/billing", permission: "billing:read", publicKey: false, action: "access billing" },
+  { methods: ["GET"], path: "/v1/billing/*", permission: "billing:read", publicKey: false, action: "access billing" },
+  { methods: WRITES, path: "/v1/billing/*", permission: "billing:write", publicKey: false, action: "modify billing" },
+  { methods: ANY, path: "/v1/admin/*", permission: "admin", publicKey: false, action: "access admin endpoints" },
+];
+
+interface CompiledRule {
+  rule: RouteRule;
+  segments: readonly string[];
+}
+
+const COMPILED: readonly CompiledRule[] = ROUTES.map((rule) => ({ rule, segments: rule.path.split("/").slice(1) }));
+
+/** The rule for this method and path, or null (→ 404). `/v1/users/me` is listed before `/v1/users/:id`. */
+export function matchRoute(method: string, pathname: string): RouteRule | null {
+  const segments = pathname.split("/").slice(1);
+  for (const { rule, segments: pattern } of COMPILED) {
+    if (rule.methods !== ANY && !rule.methods.includes(method)) continue;
+    if (segmentsMatch(pattern, segments)) return rule;
+  }
+  return null;
+}
+
+function segmentsMatch(pattern: readonly string[], actual: readonly string[]): boolean {
+  const wildcard = pattern[pattern.length - 1] === "*";
+  const fixed = wildcard ? pattern.length - 1 : pattern.length;
+  if (wildcard ? actual.length <= fixed : actual.length !== fixed) return false;
+  for (let i = 0; i < fixed; i++) {
+    const want = pattern[i]!;
+    const got = actual[i]!;
+    if (want === ":id" ? got === "" : want !== got) return false;
+  }
+  // A wildcard needs real segments after it: `/v1/admin/` is not an admin route.
+  return !wildcard || actual.slice(fixed).every((segment) => segment !== "");
+}

@@ -1,0 +1,60 @@
+/**
+ * Forwarding an admitted request to the origin (API.md §4): method, path, query without
+ * `api_key`, and the body as a stream (see body-limit.ts for the one exception). Authorization and every incoming
+ * X-Composite-* header are removed before the signed identity is added, so a client can neither
+ * leak its key to the origin nor pose as another key.
+ */
+import type { Env } from "../env";
+import { API_KEY_PARAM } from "../keys/credentials";
+import { GatewayError } from "../http/problem";
+import { addIdentity, IDENTITY_HEADER_PREFIX, type Identity } from "./identity";
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export async function forwardToOrigin(
+  request: Request,
+  url: URL,
+  identity: Identity,
+  env: Env,
+  body: ReadableStream | Uint8Array | null,
+): Promise<Response> {
+  const target = originUrl(url, env);
+  const headers = new Headers(request.headers);
+  headers.delete("authorization");
+  for (const name of [...headers.keys()]) {
+    if (name.startsWith(IDENTITY_HEADER_PREFIX)) headers.delete(name);
+  }
+  await addIdentity(headers, identity, env.ORIGIN_SIGNING_SECRET);
+
+  const timeoutMs = Number(env.ORIGIN_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  const init: RequestInit = { method: request.method, headers, body, redirect: "manual", signal: abort.signal };
+  try {
+    return env.ORIGIN !== undefined ? await env.ORIGIN.fetch(target, init) : await fetch(target, init);
+  } catch (error) {
+    if (abort.signal.aborted) {
+      throw new GatewayError("origin_timeout", `The origin did not answer within ${timeoutMs} ms. Retry later; the request may or may not have been processed.`);
+    }
+    throw new GatewayError("origin_unavailable", "The origin could not be reached. Retry later.");
+  } finally {
+    // Only the wait for the response head is bounded; a long streamed body may take its time.
+    clearTimeout(timer);
+  }
+}
+
+/** The origin URL for this request: base + path + query without the key. */
+function originUrl(url: URL, env: Env): string {
+  let search = url.search;
+  if (search !== "" && url.searchParams.has(API_KEY_PARAM)) {
+    const params = new URLSearchParams(url.searchParams);
+    params.delete(API_KEY_PARAM);
+    const rest = params.toString();
+    search = rest === "" ? "" : `?${rest}`;
+  }
+  if (env.ORIGIN !== undefined) return `https://origin${url.pathname}${search}`;
+  if (!env.ORIGIN_URL) {
+    throw new GatewayError("origin_unavailable", "No origin is configured for this gateway (set ORIGIN_URL). Contact the operator.");
+  }
+  return env.ORIGIN_URL.replace(/\/+$/, "") + url.pathname + search;
+}

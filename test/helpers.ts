@@ -1,0 +1,75 @@
+/** Shared test helpers: requests through the Worker's own fetch, keys minted through the operator API. */
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+
+export const GATEWAY = "https://gateway.test";
+export const OPERATOR_TOKEN = "test-operator-token";
+
+export function gateway(path: string, init: RequestInit = {}): Promise<Response> {
+  return exports.default.fetch(new Request(GATEWAY + path, init));
+}
+
+export function withKey(key: string, init: RequestInit = {}): RequestInit {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${key}`);
+  return { ...init, headers };
+}
+
+export async function operator(method: string, path: string, body?: unknown): Promise<Response> {
+  return exports.default.fetch(
+    new Request(`${GATEWAY}/_operator${path}`, {
+      method,
+      headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+  );
+}
+
+export interface MintedKey {
+  id: string;
+  key: string;
+  project_id: string;
+  type: "public" | "secret";
+  environment: "test" | "live";
+  scopes: string[] | null;
+  status: string;
+}
+
+export async function newProject(name = "Test project"): Promise<string> {
+  const res = await operator("POST", "/projects", { name });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+export async function mintKey(
+  projectId: string,
+  options: { type: "public" | "secret"; environment?: "test" | "live"; scopes?: string[]; expires_at?: string; allowed_origins?: string[] },
+): Promise<MintedKey> {
+  const res = await operator("POST", "/keys", { project_id: projectId, environment: "test", label: "test key", ...options });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return (await res.json()) as MintedKey;
+}
+
+/** The echo of the sample origin (examples/origin). */
+export interface OriginEcho {
+  received: { method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: string; body_bytes: number };
+  signature: string;
+}
+
+/** Asserts a problem+json answer with this status and code that does not echo `secret`. */
+export async function expectProblem(res: Response, status: number, code: string, secret?: string): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  const body = JSON.parse(text) as Record<string, unknown>;
+  expect(body).toMatchObject({ status, code, type: expect.stringContaining(code), title: expect.any(String), detail: expect.any(String) });
+  expect(body.request_id).toMatch(/^req_[0-9a-f]{32}$/);
+  expect(res.headers.get("x-request-id")).toBe(body.request_id);
+  if (secret !== undefined) {
+    expect(text).not.toContain(secret);
+    for (const [, value] of res.headers) expect(value).not.toContain(secret);
+  }
+  return body;
+}
+
+export { env };
