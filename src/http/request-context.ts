@@ -7,6 +7,7 @@
  * header cannot reach the logs by accident.
  */
 import type { Context, ErrorHandler, MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../env";
 import { GatewayError, problemResponse } from "./problem";
 
@@ -44,6 +45,10 @@ function logRequest(c: Context<AppEnv>, latencyMs: number): void {
 /** Renders thrown GatewayErrors as problem+json; anything else is a 500 that reveals nothing. */
 export const renderError: ErrorHandler<AppEnv> = function renderError(err, c) {
   const requestId = c.get("requestId") ?? newRequestId();
+  if (err instanceof HTTPException && err.status === 400) {
+    // Hono's validator says so for a body that is not JSON; its message quotes no input.
+    err = new GatewayError("invalid_request", `${err.message}. Send a JSON object with content-type: application/json.`);
+  }
   if (err instanceof GatewayError) {
     c.set("errorCode", err.code);
     return problemResponse(err, requestId);

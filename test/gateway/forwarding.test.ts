@@ -1,0 +1,117 @@
+/**
+ * What the origin receives (API.md §4): no key anywhere, no client-supplied X-Composite-*
+ * headers, the identity headers, and a signature that verifies with the shared secret.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { gateway, mintKey, newProject, withKey, type MintedKey, type OriginEcho } from "../helpers";
+
+const SIGNING_SECRET = "test-origin-signing-secret";
+
+let project: string;
+let publicKey: MintedKey;
+let secretKey: MintedKey;
+
+beforeAll(async () => {
+  project = await newProject();
+  publicKey = await mintKey(project, { type: "public" });
+  secretKey = await mintKey(project, { type: "secret", environment: "live" });
+});
+
+/** Independent check of the signature: recompute with WebCrypto from what the origin saw. */
+async function expectedSignature(headers: Record<string, string>): Promise<string> {
+  const payload = [
+    headers["x-composite-timestamp"],
+    headers["x-request-id"],
+    headers["x-composite-key-id"],
+    headers["x-composite-project-id"],
+  ].join(".");
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(SIGNING_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(payload)));
+  return "v1=" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function echo(res: Response): Promise<OriginEcho> {
+  expect(res.status).toBe(200);
+  return (await res.json()) as OriginEcho;
+}
+
+describe("the origin", () => {
+  it("sees no key: not in Authorization, not in the query, not anywhere in what it received", async () => {
+    for (const [path, init] of [
+      ["/v1/events?source=web", withKey(publicKey.key, { method: "POST", body: "{}" })],
+      [`/v1/events?source=web&api_key=${publicKey.key}&page=2`, { method: "POST", body: "{}" }],
+      ["/v1/events?source=web", { method: "POST", body: "{}", headers: { authorization: `Basic ${btoa(`${publicKey.key}:`)}` } }],
+    ] as const) {
+      const res = await gateway(path, init);
+      const text = await res.clone().text();
+      const { received } = await echo(res);
+      expect(text).not.toContain(publicKey.key);
+      expect(received.headers.authorization).toBeUndefined();
+      expect(received.query).toEqual(path.includes("page=2") ? { source: "web", page: "2" } : { source: "web" });
+    }
+  });
+
+  it("receives the identity headers and a signature that verifies with the shared secret", async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const res = await gateway("/v1/users/user_42", withKey(secretKey.key, { method: "GET" }));
+    const requestId = res.headers.get("x-request-id");
+    const { received, signature } = await echo(res);
+    expect(received.headers).toMatchObject({
+      "x-composite-key-id": secretKey.id,
+      "x-composite-project-id": project,
+      "x-composite-key-type": "secret",
+      "x-composite-environment": "live",
+      "x-composite-scopes": expect.stringContaining("users:read"),
+      "x-request-id": requestId,
+    });
+    const timestamp = Number(received.headers["x-composite-timestamp"]);
+    expect(timestamp).toBeGreaterThanOrEqual(before);
+    expect(timestamp).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received.headers));
+    expect(signature).toBe("valid"); // the sample origin's own verification agrees
+  });
+
+  it("never receives a client's X-Composite-* headers (no spoofing)", async () => {
+    const res = await gateway(
+      "/v1/events",
+      withKey(publicKey.key, {
+        method: "POST",
+        body: "{}",
+        headers: {
+          "X-Composite-Key-Id": "key_admin",
+          "x-composite-project-id": "proj_other",
+          "X-Composite-Key-Type": "secret",
+          "X-Composite-Signature": "v1=00",
+          "X-Composite-Anything": "1",
+          "X-Request-Id": "req_spoofed",
+        },
+      }),
+    );
+    const { received } = await echo(res);
+    expect(received.headers["x-composite-key-id"]).toBe(publicKey.id);
+    expect(received.headers["x-composite-project-id"]).toBe(project);
+    expect(received.headers["x-composite-key-type"]).toBe("public");
+    expect(received.headers["x-composite-anything"]).toBeUndefined();
+    expect(received.headers["x-request-id"]).not.toBe("req_spoofed");
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received.headers));
+  });
+
+  it("gets method, path, query, other headers and the body unchanged", async () => {
+    const body = JSON.stringify({ events: Array.from({ length: 200 }, (_, i) => ({ event: "page_view", i })) });
+    const res = await gateway("/v1/batch?dry_run=1&tag=a%20b", withKey(publicKey.key, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json", "user-agent": "composite-sdk/1.0", "accept-language": "de" },
+    }));
+    const { received } = await echo(res);
+    expect(received).toMatchObject({ method: "POST", path: "/v1/batch", query: { dry_run: "1", tag: "a b" }, body, body_bytes: body.length });
+    expect(received.headers).toMatchObject({ "content-type": "application/json", "user-agent": "composite-sdk/1.0", "accept-language": "de" });
+  });
+
+  it("answers go back to the client with X-Request-Id", async () => {
+    const res = await gateway("/v1/project", withKey(publicKey.key));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    expect(res.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/);
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * The request log: one structured JSON line per request, and never a key, a key hash or an
+ * Authorization header in any log output — proven by capturing everything the Worker logs over
+ * a full cycle of key creation, use, failure and revocation.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { hashKey } from "../../src/keys/key-index";
+import { gateway, mintKey, newProject, operator, withKey } from "../helpers";
+
+let lines: string[];
+
+beforeEach(() => {
+  lines = [];
+  for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+    vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+      lines.push(args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg))).join(" "));
+    });
+  }
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+function requestLines(): Record<string, unknown>[] {
+  return lines
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((entry) => entry.msg === "request");
+}
+
+describe("request log", () => {
+  it("never contains a key, its hash or an Authorization header, over a full cycle", async () => {
+    const project = await newProject("Logging");
+    const created = await mintKey(project, { type: "secret" });
+    const publicKey = await mintKey(project, { type: "public" });
+    const secrets = [
+      created.key,
+      publicKey.key,
+      await hashKey("test-key-hash-secret", created.key),
+      await hashKey("test-key-hash-secret", publicKey.key),
+      "test-operator-token",
+      "test-key-hash-secret",
+      "test-origin-signing-secret",
+    ];
+
+    await gateway("/v1/events?source=web", withKey(created.key, { method: "POST", body: "{}" }));
+    await gateway(`/v1/events?api_key=${publicKey.key}`, { method: "POST", body: "{}" });
+    await gateway("/v1/events", { method: "POST", body: "{}", headers: { authorization: `Basic ${btoa(`${created.key}:`)}` } });
+    await gateway("/v1/export", withKey(publicKey.key));
+    await gateway("/v1/events", withKey(created.key.slice(0, -1) + "0", { method: "POST" }));
+    await gateway("/v1/events", withKey(` ${created.key}`, { method: "POST" }));
+    await gateway(`/v1/events?api_key=${publicKey.key}`, withKey(created.key, { method: "POST" }));
+    await gateway("/v1/nowhere", withKey(created.key));
+    await operator("DELETE", `/keys/${created.id}`);
+    await gateway("/v1/events", withKey(created.key, { method: "POST", body: "{}" }));
+
+    expect(lines.length).toBeGreaterThanOrEqual(12);
+    const all = lines.join("\n");
+    for (const secret of secrets) expect(all).not.toContain(secret);
+    expect(all.toLowerCase()).not.toContain("authorization");
+    expect(all).not.toContain("Bearer");
+    expect(all).not.toContain("api_key=");
+  });
+
+  it("writes one JSON line per request with request id, key id, project, route, status and latency", async () => {
+    const project = await newProject("Logging fields");
+    const key = await mintKey(project, { type: "public" });
+    lines = [];
+    const res = await gateway("/v1/events?x=1", withKey(key.key, { method: "POST", body: "{}" }));
+    const refused = await gateway("/v1/export", withKey(key.key));
+
+    const entries = requestLines();
+    expect(entries).toHaveLength(2);
+    expect(entries[0]).toMatchObject({
+      level: "info",
+      request_id: res.headers.get("x-request-id"),
+      method: "POST",
+      path: "/v1/events",
+      route: "/v1/events",
+      status: 200,
+      code: null,
+      key_id: key.id,
+      project_id: project,
+      latency_ms: expect.any(Number),
+    });
+    expect(entries[1]).toMatchObject({
+      level: "warn",
+      request_id: refused.headers.get("x-request-id"),
+      status: 403,
+      code: "insufficient_permissions",
+      key_id: key.id,
+    });
+  });
+});

@@ -1,0 +1,75 @@
+/** readApiKey: the three ways to present a key and the §2 errors, as a pure function. */
+import { describe, expect, it } from "vitest";
+import { readApiKey } from "../../src/keys/credentials";
+import { GatewayError } from "../../src/http/problem";
+
+const KEY = "pk_test_000000000000000000000000000000000LJpC9";
+const OTHER = "sk_live_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz44XL3S";
+const url = (query = "") => new URL(`https://gateway.test/v1/events${query}`);
+
+function codeOf(authorization: string | null, query = ""): string {
+  try {
+    readApiKey(authorization, url(query));
+    return "ok";
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    expect(error.detail).not.toContain(KEY);
+    return error.code;
+  }
+}
+
+describe("readApiKey", () => {
+  it.each([
+    ["Bearer", `Bearer ${KEY}`, ""],
+    ["bearer in lower case", `bearer ${KEY}`, ""],
+    ["BEARER in upper case", `BEARER ${KEY}`, ""],
+    ["Basic key:", `Basic ${btoa(`${KEY}:`)}`, ""],
+    ["Basic key without colon", `Basic ${btoa(KEY)}`, ""],
+    ["Basic key:password (password ignored)", `Basic ${btoa(`${KEY}:whatever`)}`, ""],
+    ["query parameter", null, `?api_key=${KEY}`],
+    ["header and the same key in the query", `Bearer ${KEY}`, `?api_key=${KEY}`],
+    ["the same key twice in the query", null, `?api_key=${KEY}&api_key=${KEY}`],
+    ["an empty api_key beside a header", `Bearer ${KEY}`, "?api_key="],
+  ])("reads the key from %s", (_name, authorization, query) => {
+    expect(readApiKey(authorization, url(query))).toBe(KEY);
+  });
+
+  it.each([
+    ["nothing", null, ""],
+    ["an empty header", "", ""],
+    ["Bearer alone", "Bearer", ""],
+    ["empty query value", null, "?api_key="],
+    ["Basic with an empty user", `Basic ${btoa(":password")}`, ""],
+    ["an unrelated query parameter", null, "?key=" + KEY],
+  ])("missing_api_key: %s", (_name, authorization, query) => {
+    expect(codeOf(authorization, query)).toBe("missing_api_key");
+  });
+
+  it.each([
+    ["two spaces after Bearer", `Bearer  ${KEY}`, ""],
+    ["a tab", `Bearer \t${KEY}`, ""],
+    ["trailing space inside Basic", `Basic ${btoa(`${KEY} :`)}`, ""],
+    ["newline inside Basic", `Basic ${btoa(`${KEY}\n:`)}`, ""],
+    ["trailing newline in the query", null, `?api_key=${KEY}%0A`],
+    ["leading space in the query", null, `?api_key=%20${KEY}`],
+    ["a CR in the query", null, `?api_key=${KEY}%0D`],
+  ])("api_key_whitespace: %s", (_name, authorization, query) => {
+    expect(codeOf(authorization, query)).toBe("api_key_whitespace");
+  });
+
+  it.each([
+    ["header and query", `Bearer ${KEY}`, `?api_key=${OTHER}`],
+    ["two query values", null, `?api_key=${KEY}&api_key=${OTHER}`],
+    ["Basic and query", `Basic ${btoa(`${OTHER}:`)}`, `?api_key=${KEY}`],
+  ])("ambiguous_credentials: %s", (_name, authorization, query) => {
+    expect(codeOf(authorization, query)).toBe("ambiguous_credentials");
+  });
+
+  it.each([
+    ["an unknown scheme", `Token ${KEY}`],
+    ["the key without a scheme", KEY],
+    ["Basic that is not base64", "Basic %%%"],
+  ])("malformed_api_key: %s", (_name, authorization) => {
+    expect(codeOf(authorization)).toBe("malformed_api_key");
+  });
+});

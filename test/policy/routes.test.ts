@@ -1,0 +1,75 @@
+/** The route table of API.md §1 as data, and deny by default. */
+import { describe, expect, it } from "vitest";
+import { matchRoute, ROUTES } from "../../src/policy/routes";
+
+const need = (method: string, path: string) => {
+  const rule = matchRoute(method, path);
+  return rule === null ? null : { permission: rule.permission, publicKey: rule.publicKey };
+};
+
+describe("matchRoute", () => {
+  it.each([
+    ["POST", "/v1/events", "events:write", true],
+    ["POST", "/v1/batch", "events:write", true],
+    ["POST", "/v1/sessions", "events:write", true],
+    ["POST", "/v1/identify", "users:write", true],
+    ["GET", "/v1/users/me", "users:read", true],
+    ["GET", "/v1/project", "projects:read", true],
+    ["GET", "/v1/events", "events:read", false],
+    ["GET", "/v1/sessions", "events:read", false],
+    ["GET", "/v1/export", "events:read", false],
+    ["DELETE", "/v1/events", "events:write", false],
+    ["GET", "/v1/users", "users:read", false],
+    ["GET", "/v1/users/u_1", "users:read", false],
+    ["POST", "/v1/users", "users:write", false],
+    ["PATCH", "/v1/users/u_1", "users:write", false],
+    ["DELETE", "/v1/users/u_1", "users:write", false],
+    ["PATCH", "/v1/users/me", "users:write", false],
+    ["PATCH", "/v1/project", "projects:write", false],
+    ["GET", "/v1/team", "team:write", false],
+    ["DELETE", "/v1/team/members/7", "team:write", false],
+    ["GET", "/v1/billing", "billing:read", false],
+    ["GET", "/v1/billing/invoices/7", "billing:read", false],
+    ["POST", "/v1/billing/plan", "billing:write", false],
+    ["PUT", "/v1/billing/plan", "billing:write", false],
+    ["DELETE", "/v1/billing/cards/1", "billing:write", false],
+    ["GET", "/v1/admin/tenants", "admin", false],
+    ["POST", "/v1/admin/tenants/1/suspend", "admin", false],
+  ])("%s %s needs %s (public key: %s)", (method, path, permission, publicKey) => {
+    expect(need(method, path)).toEqual({ permission, publicKey });
+  });
+
+  it.each([
+    ["GET", "/"],
+    ["GET", "/v1"],
+    ["GET", "/v1/"],
+    ["POST", "/v1/events/"],
+    ["POST", "/v1/events/extra"],
+    ["PUT", "/v1/events"],
+    ["GET", "/v1/identify"],
+    ["POST", "/v1/users/u_1"],
+    ["GET", "/v1/users/"],
+    ["GET", "/v1/users/a/b"],
+    ["GET", "/v1/admin"],
+    ["GET", "/v1/admin/"],
+    ["POST", "/v1/billing"],
+    ["GET", "/v1/team/"],
+    ["GET", "/v1/team//x"],
+    ["GET", "/V1/events"],
+    ["GET", "/v2/events"],
+    ["OPTIONS", "/v1/events"],
+    ["HEAD", "/v1/events"],
+    ["GET", "/v1/api_keys"],
+    ["GET", "/_operator/keys"],
+  ])("%s %s is not a route (404, never forwarded)", (method, path) => {
+    expect(matchRoute(method, path)).toBeNull();
+  });
+
+  it("every rule is reachable: no rule is shadowed by an earlier one", () => {
+    for (const rule of ROUTES) {
+      const path = rule.path.replace(":id", "x1").replace("*", "y/z");
+      const method = rule.methods === "any" ? "GET" : rule.methods[0]!;
+      expect(matchRoute(method, path)).toBe(rule);
+    }
+  });
+});
