@@ -1,3 +1,4 @@
+import type { FailedAuthGuard } from "./limiter/failed-auth";
 import type { KeyLimiter } from "./limiter/key-limiter";
 
 /** Bindings, vars and secrets of the gateway Worker (see wrangler.jsonc and README "Configure"). */
@@ -5,11 +6,17 @@ export interface Env {
   KEYS: KVNamespace;
   DB: D1Database;
   KEY_LIMITER: DurableObjectNamespace<KeyLimiter>;
+  FAILED_AUTH: DurableObjectNamespace<FailedAuthGuard>;
   /** Optional service binding to the origin; wins over ORIGIN_URL when both are set. */
   ORIGIN?: Fetcher;
   ORIGIN_URL?: string;
   ORIGIN_TIMEOUT_MS?: string;
   MAX_BODY_BYTES?: string;
+  /** Route classes (routes.ts) that go through when the KeyLimiter cannot be reached; default "ingest". */
+  LIMITER_FAIL_OPEN?: string;
+  /** Failed authentications per client IP and window before 429 too_many_failed_attempts. */
+  FAILED_AUTH_LIMIT?: string;
+  FAILED_AUTH_WINDOW_S?: string;
   /** Secret: keys are stored as HMAC-SHA-256(KEY_HASH_SECRET, key). Changing it invalidates every key. */
   KEY_HASH_SECRET: string;
   /** Secret shared with the origin, which verifies X-Composite-Signature with it. */

@@ -7,13 +7,16 @@
  * the route table or a key with a bad checksum never touches KV, D1 or a Durable Object.
  */
 import type { Context } from "hono";
-import type { AppEnv } from "./env";
+import type { AppEnv, Env } from "./env";
 import { GatewayError } from "./http/problem";
 import { readApiKey } from "./keys/credentials";
 import { parseKey } from "./keys/format";
-import { lookupKey } from "./keys/key-index";
-import { keyLimiter } from "./limiter/key-limiter";
-import { matchRoute } from "./policy/routes";
+import { lookupKey, type KeyFacts } from "./keys/key-index";
+import { recordFailedAttempt, refuseIfBlocked } from "./limiter/failed-auth";
+import { rateLimitHeaders, setRateLimitHeaders, type RateSnapshot } from "./limiter/headers";
+import { keyLimiter, type AdmitDecision } from "./limiter/key-limiter";
+import { matchRoute, type RouteRule } from "./policy/routes";
+import { PUBLIC_KEY_SCOPES } from "./policy/authorize";
 import { bodyToForward, checkDeclaredLength, maxBodyBytes } from "./proxy/body-limit";
 import { forwardToOrigin } from "./proxy/forward";
 
@@ -30,6 +33,9 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
   }
   c.set("route", route.path);
 
+  const clientIp = request.headers.get("cf-connecting-ip");
+  refuseIfBlocked(clientIp, Date.now());
+
   const key = readApiKey(request.headers.get("authorization"), url);
   const format = parseKey(key);
   if (!format.ok) {
@@ -40,30 +46,85 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
 
   const facts = await lookupKey(c.env, key, (p) => c.executionCtx.waitUntil(p));
   if (facts === null) {
-    throw new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole and that it is for this environment.");
+    throw await recordFailedAttempt(c.env, clientIp, new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole and that it is for this environment."));
   }
   c.set("keyId", facts.keyId);
   c.set("projectId", facts.projectId);
   const body = await bodyToForward(request, maxBytes);
 
-  const decision = await keyLimiter(c.env, facts.keyId).admit({
-    keyId: facts.keyId,
-    need: { permission: route.permission, publicKey: route.publicKey, action: route.action },
-    origin: request.headers.get("origin"),
-  });
-  if (!decision.ok) throw new GatewayError(decision.code, decision.detail);
+  const decision = await admit(c, facts, route, request.headers.get("origin"));
+  if (!decision.ok) throw await refusal(c.env, clientIp, decision);
 
   const requestId = c.get("requestId");
-  const upstream = await forwardToOrigin(
-    request,
-    url,
-    { ...facts, scopes: decision.scopes, requestId, timestamp: Math.floor(Date.now() / 1000) },
-    c.env,
-    body,
-  );
+  const identity = { ...facts, scopes: decision.scopes, requestId, timestamp: Math.floor(Date.now() / 1000) };
+  let upstream: Response;
+  try {
+    upstream = await forwardToOrigin(request, url, identity, c.env, body);
+  } catch (error) {
+    throw error instanceof GatewayError && decision.rate !== null ? withRateHeaders(error, decision.rate) : error;
+  }
   const response = new Response(upstream.body, upstream);
   response.headers.set("x-request-id", requestId);
+  if (decision.rate !== null) setRateLimitHeaders(response.headers, decision.rate);
   return response;
+}
+
+type Admitted = { ok: true; scopes: readonly string[]; rate: RateSnapshot | null };
+
+/**
+ * The one Durable Object round trip. When the key's limiter cannot be reached, routes of a
+ * fail-open class (LIMITER_FAIL_OPEN, event ingestion by default) go through and are counted
+ * once the limiter is back; all others answer 503.
+ */
+async function admit(c: Context<AppEnv>, facts: KeyFacts, route: RouteRule, origin: string | null): Promise<Admitted | Extract<AdmitDecision, { ok: false }>> {
+  const limiter = keyLimiter(c.env, facts.keyId);
+  try {
+    return await limiter.admit({
+      keyId: facts.keyId,
+      need: { permission: route.permission, publicKey: route.publicKey, action: route.action },
+      origin,
+    });
+  } catch {
+    if (!failsOpen(c.env, route)) {
+      throw new GatewayError("limiter_unavailable", "Rate limiting is briefly unavailable for this key. Retry in a second.", {
+        headers: { "Retry-After": "1" },
+      });
+    }
+    const at = Date.now();
+    c.executionCtx.waitUntil(countLater(c.env, facts.keyId, at));
+    // What the key may do is unknown without its limiter: the origin is told no more than the route needed.
+    const scopes = facts.type === "public" ? PUBLIC_KEY_SCOPES : [route.permission];
+    return { ok: true, scopes, rate: null };
+  }
+}
+
+function failsOpen(env: Env, route: RouteRule): boolean {
+  return (env.LIMITER_FAIL_OPEN ?? "ingest").split(",").some((name) => name.trim() === route.class);
+}
+
+/** Best effort: one retry a second later, so the daily count includes the unmetered request. */
+async function countLater(env: Env, keyId: string, at: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  try {
+    await keyLimiter(env, keyId).recordUnmetered(1, at);
+  } catch {
+    console.error(JSON.stringify({ level: "error", msg: "unmetered request not counted", key_id: keyId }));
+  }
+}
+
+async function refusal(env: Env, clientIp: string | null, decision: Extract<AdmitDecision, { ok: false }>): Promise<GatewayError> {
+  const headers: Record<string, string> = {};
+  if (decision.rate !== undefined) for (const [name, value] of rateLimitHeaders(decision.rate)) headers[name] = value;
+  if (decision.retryAfter !== undefined) headers["Retry-After"] = String(decision.retryAfter);
+  const members = decision.violated === undefined ? undefined : { "violated-policies": [decision.violated] };
+  const error = new GatewayError(decision.code, decision.detail, { headers, members });
+  const failedAuth = decision.code === "revoked_api_key" || decision.code === "expired_api_key" || decision.code === "invalid_api_key";
+  return failedAuth ? recordFailedAttempt(env, clientIp, error) : error;
+}
+
+function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError {
+  const headers = { ...error.extra.headers, ...Object.fromEntries(rateLimitHeaders(rate)) };
+  return new GatewayError(error.code, error.detail, { ...error.extra, headers });
 }
 
 /** Keys must not cross the network in the clear; local development is the one exception. */

@@ -10,6 +10,7 @@ import { renderError, requestContext } from "./http/request-context";
 import { operatorApi } from "./manage/operator";
 
 export { KeyLimiter } from "./limiter/key-limiter";
+export { FailedAuthGuard } from "./limiter/failed-auth";
 
 const app = new Hono<AppEnv>();
 app.use(requestContext);

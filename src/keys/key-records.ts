@@ -11,6 +11,8 @@ import type { Scope } from "../policy/routes";
 import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./format";
 import { hashKey, indexKey } from "./key-index";
 import { keyLimiter } from "../limiter/key-limiter";
+import { effectiveLimits, NO_OVERRIDES, type LimitOverrides } from "../limiter/limits";
+import type { Limits } from "../limiter/bucket";
 
 export interface Project {
   id: string;
@@ -35,6 +37,9 @@ export interface KeyRecord {
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+  /** The limits in force: the type's defaults unless an operator overrode them. */
+  limits: Limits;
+  limit_overrides: LimitOverrides;
 }
 
 export interface NewKey {
@@ -62,20 +67,26 @@ interface KeyRow {
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+  rate_limit: number | null;
+  burst_limit: number | null;
+  daily_quota: number | null;
 }
 
 const KEY_COLUMNS =
-  "id, project_id, type, environment, label, scopes, allowed_origins, prefix, last4, status, created_at, expires_at, revoked_at, last_used_at";
+  "id, project_id, type, environment, label, scopes, allowed_origins, prefix, last4, status, created_at, expires_at, revoked_at, last_used_at, rate_limit, burst_limit, daily_quota";
 
 const now = () => new Date().toISOString();
 const parseList = <T>(json: string | null): T[] | null => (json === null ? null : (JSON.parse(json) as T[]));
 
-function toRecord(row: KeyRow): KeyRecord {
+function toRecord({ rate_limit, burst_limit, daily_quota, ...row }: KeyRow): KeyRecord {
+  const overrides: LimitOverrides = { rate: rate_limit, burst: burst_limit, daily: daily_quota };
   return {
     ...row,
     scopes: parseList<Scope>(row.scopes),
     allowed_origins: parseList<string>(row.allowed_origins),
     display: `${row.prefix}…${row.last4}`,
+    limits: effectiveLimits(row.type, overrides),
+    limit_overrides: overrides,
   };
 }
 
@@ -89,6 +100,7 @@ export function policyOf(record: KeyRecord): KeyPolicy {
     scopes: record.scopes,
     expiresAt: record.expires_at === null ? null : Date.parse(record.expires_at),
     allowedOrigins: record.allowed_origins,
+    limits: record.limit_overrides,
   };
 }
 
@@ -129,6 +141,8 @@ export async function createKey(env: Env, input: NewKey): Promise<{ record: KeyR
     expires_at: input.expiresAt,
     revoked_at: null,
     last_used_at: null,
+    limits: effectiveLimits(input.type, NO_OVERRIDES),
+    limit_overrides: NO_OVERRIDES,
   };
   record.display = `${record.prefix}…${record.last4}`;
   await env.DB.prepare(
@@ -185,6 +199,46 @@ export async function revokeKey(env: Env, id: string): Promise<KeyRecord | null>
       .run();
   }
   return revoked;
+}
+
+export interface KeyChanges {
+  label?: string;
+  scopes?: Scope[] | null;
+  allowedOrigins?: string[] | null;
+}
+
+/** Changes label, scopes or allowed origins; the key's limiter enforces them from the next request. */
+export async function updateKey(env: Env, id: string, changes: KeyChanges): Promise<KeyRecord | null> {
+  const record = await getKey(env.DB, id);
+  if (record === null) return null;
+  const updated: KeyRecord = {
+    ...record,
+    label: changes.label ?? record.label,
+    scopes: changes.scopes !== undefined ? changes.scopes : record.scopes,
+    allowed_origins: changes.allowedOrigins !== undefined ? changes.allowedOrigins : record.allowed_origins,
+  };
+  await env.DB.prepare("UPDATE api_keys SET label = ?2, scopes = ?3, allowed_origins = ?4 WHERE id = ?1")
+    .bind(
+      id,
+      updated.label,
+      updated.scopes === null ? null : JSON.stringify(updated.scopes),
+      updated.allowed_origins === null ? null : JSON.stringify(updated.allowed_origins),
+    )
+    .run();
+  await keyLimiter(env, id).setPolicy(policyOf(updated));
+  return updated;
+}
+
+/** Overrides a key's limits (null restores the type's default); in force on the next request. */
+export async function setKeyLimits(env: Env, id: string, overrides: LimitOverrides): Promise<KeyRecord | null> {
+  const record = await getKey(env.DB, id);
+  if (record === null) return null;
+  await env.DB.prepare("UPDATE api_keys SET rate_limit = ?2, burst_limit = ?3, daily_quota = ?4 WHERE id = ?1")
+    .bind(id, overrides.rate, overrides.burst, overrides.daily)
+    .run();
+  const updated: KeyRecord = { ...record, limits: effectiveLimits(record.type, overrides), limit_overrides: overrides };
+  await keyLimiter(env, id).setPolicy(policyOf(updated));
+  return updated;
 }
 
 /** The policy a KeyLimiter object starts from when it has none of its own yet. */

@@ -8,7 +8,17 @@ import { z } from "zod";
 import type { AppEnv } from "../env";
 import { secretsEqual } from "../crypto/hmac";
 import { GatewayError } from "../http/problem";
-import { createKey, createProject, getKey, getProject, listKeys, listProjects, revokeKey } from "../keys/key-records";
+import {
+  createKey,
+  createProject,
+  getKey,
+  getProject,
+  listKeys,
+  listProjects,
+  revokeKey,
+  setKeyLimits,
+  updateKey,
+} from "../keys/key-records";
 import { originSchema, scopeSchema, validate } from "./validation";
 
 const OPERATOR_CHALLENGE = 'Bearer realm="composite-operator"';
@@ -55,6 +65,19 @@ const newKey = z
 
 const keyListQuery = z.object({ project_id: z.string().min(1) });
 
+const keyChanges = z
+  .strictObject({
+    label: z.string().trim().min(1).max(200).optional(),
+    scopes: z.array(scopeSchema).min(1).nullable().optional(),
+    allowed_origins: z.array(originSchema).min(1).nullable().optional(),
+  })
+  .refine((changes) => Object.keys(changes).length > 0, { message: "name at least one of label, scopes, allowed_origins" });
+
+const limit = (max: number) => z.number().int().positive().max(max).nullable().optional();
+const limitChanges = z
+  .strictObject({ rate: limit(1_000_000), burst: limit(10_000_000), daily: limit(1_000_000_000) })
+  .refine((changes) => Object.keys(changes).length > 0, { message: "name at least one of rate, burst, daily (null restores the default)" });
+
 export const operatorApi = new Hono<AppEnv>()
   .get("/health", (c) => c.json({ ok: true }))
   .use(requireOperator)
@@ -83,6 +106,35 @@ export const operatorApi = new Hono<AppEnv>()
     return c.json({ data: await listKeys(c.env.DB, c.req.valid("query").project_id) });
   })
   .get("/keys/:id", async (c) => c.json(found(await getKey(c.env.DB, c.req.param("id")))))
+  .patch("/keys/:id", validate("json", keyChanges), async (c) => {
+    const id = c.req.param("id");
+    const changes = c.req.valid("json");
+    const record = found(await getKey(c.env.DB, id));
+    if (changes.scopes != null && record.type === "public") {
+      throw new GatewayError("invalid_request", "scopes: public keys have a fixed permission set; scopes apply to secret keys only");
+    }
+    if (changes.allowed_origins != null && record.type === "secret") {
+      throw new GatewayError("invalid_request", "allowed_origins: applies to public keys only");
+    }
+    const updated = await updateKey(c.env, id, {
+      label: changes.label,
+      scopes: changes.scopes === undefined ? undefined : changes.scopes && [...new Set(changes.scopes)],
+      allowedOrigins: changes.allowed_origins === undefined ? undefined : changes.allowed_origins && [...new Set(changes.allowed_origins)],
+    });
+    return c.json(found(updated));
+  })
+  .put("/keys/:id/limits", validate("json", limitChanges), async (c) => {
+    const id = c.req.param("id");
+    const changes = c.req.valid("json");
+    const record = found(await getKey(c.env.DB, id));
+    const current = record.limit_overrides;
+    const overrides = {
+      rate: changes.rate === undefined ? current.rate : changes.rate,
+      burst: changes.burst === undefined ? current.burst : changes.burst,
+      daily: changes.daily === undefined ? current.daily : changes.daily,
+    };
+    return c.json(found(await setKeyLimits(c.env, id, overrides)));
+  })
   .delete("/keys/:id", async (c) => c.json(found(await revokeKey(c.env, c.req.param("id")))));
 
 function found<T>(value: T | null): T {

@@ -5,6 +5,7 @@
  */
 import type { ErrorCode } from "../http/problem";
 import type { KeyEnvironment, KeyType } from "../keys/format";
+import type { LimitOverrides } from "../limiter/limits";
 import { ROUTES, SCOPES, type Permission, type Scope } from "./routes";
 
 /** The mutable facts about a key, held by its KeyLimiter object (and recorded in D1). */
@@ -20,6 +21,8 @@ export interface KeyPolicy {
   expiresAt: number | null;
   /** Public keys: the browser origins allowed to use it, or null for any. */
   allowedOrigins: string[] | null;
+  /** Operator overrides of the type's default limits. */
+  limits: LimitOverrides;
 }
 
 /** What the route asks of the key (see routes.ts). */

@@ -24,8 +24,15 @@ export type Scope = (typeof SCOPES)[number];
 /** What a route needs: a scope, or an unrestricted secret key (`admin`). */
 export type Permission = Scope | "admin";
 
+/**
+ * What kind of traffic a route carries; decides what happens when the limiter is unreachable
+ * (LIMITER_FAIL_OPEN): event ingestion fails open, everything else fails closed by default.
+ */
+export type RouteClass = "ingest" | "read" | "write" | "admin";
+
 export interface RouteRule {
   methods: readonly string[] | "any";
+  class: RouteClass;
   path: string;
   permission: Permission;
   /** Whether a public (pk_) key may call it. */
@@ -38,27 +45,27 @@ const ANY = "any" as const;
 const WRITES = ["POST", "PUT", "PATCH", "DELETE"] as const;
 
 export const ROUTES: readonly RouteRule[] = [
-  { methods: ["POST"], path: "/v1/events", permission: "events:write", publicKey: true, action: "send events" },
-  { methods: ["POST"], path: "/v1/batch", permission: "events:write", publicKey: true, action: "send events" },
-  { methods: ["POST"], path: "/v1/sessions", permission: "events:write", publicKey: true, action: "send session recordings" },
-  { methods: ["POST"], path: "/v1/identify", permission: "users:write", publicKey: true, action: "identify users" },
-  { methods: ["GET"], path: "/v1/users/me", permission: "users:read", publicKey: true, action: "read their user profile" },
-  { methods: ["GET"], path: "/v1/project", permission: "projects:read", publicKey: true, action: "read project configuration" },
-  { methods: ["GET"], path: "/v1/events", permission: "events:read", publicKey: false, action: "read events" },
-  { methods: ["GET"], path: "/v1/sessions", permission: "events:read", publicKey: false, action: "read sessions" },
-  { methods: ["GET"], path: "/v1/export", permission: "events:read", publicKey: false, action: "export data" },
-  { methods: ["DELETE"], path: "/v1/events", permission: "events:write", publicKey: false, action: "delete events" },
-  { methods: ["GET"], path: "/v1/users", permission: "users:read", publicKey: false, action: "read other users' data" },
-  { methods: ["GET"], path: "/v1/users/:id", permission: "users:read", publicKey: false, action: "read other users' data" },
-  { methods: ["POST"], path: "/v1/users", permission: "users:write", publicKey: false, action: "create users" },
-  { methods: ["PATCH", "DELETE"], path: "/v1/users/:id", permission: "users:write", publicKey: false, action: "modify users" },
-  { methods: ["PATCH"], path: "/v1/project", permission: "projects:write", publicKey: false, action: "modify project settings" },
-  { methods: ANY, path: "/v1/team", permission: "team:write", publicKey: false, action: "manage team members" },
-  { methods: ANY, path: "/v1/team/*", permission: "team:write", publicKey: false, action: "manage team members" },
-  { methods: ["GET"], path: "/v1/billing", permission: "billing:read", publicKey: false, action: "access billing" },
-  { methods: ["GET"], path: "/v1/billing/*", permission: "billing:read", publicKey: false, action: "access billing" },
-  { methods: WRITES, path: "/v1/billing/*", permission: "billing:write", publicKey: false, action: "modify billing" },
-  { methods: ANY, path: "/v1/admin/*", permission: "admin", publicKey: false, action: "access admin endpoints" },
+  { methods: ["POST"], path: "/v1/events", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
+  { methods: ["POST"], path: "/v1/batch", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
+  { methods: ["POST"], path: "/v1/sessions", class: "ingest", permission: "events:write", publicKey: true, action: "send session recordings" },
+  { methods: ["POST"], path: "/v1/identify", class: "write", permission: "users:write", publicKey: true, action: "identify users" },
+  { methods: ["GET"], path: "/v1/users/me", class: "read", permission: "users:read", publicKey: true, action: "read their user profile" },
+  { methods: ["GET"], path: "/v1/project", class: "read", permission: "projects:read", publicKey: true, action: "read project configuration" },
+  { methods: ["GET"], path: "/v1/events", class: "read", permission: "events:read", publicKey: false, action: "read events" },
+  { methods: ["GET"], path: "/v1/sessions", class: "read", permission: "events:read", publicKey: false, action: "read sessions" },
+  { methods: ["GET"], path: "/v1/export", class: "read", permission: "events:read", publicKey: false, action: "export data" },
+  { methods: ["DELETE"], path: "/v1/events", class: "write", permission: "events:write", publicKey: false, action: "delete events" },
+  { methods: ["GET"], path: "/v1/users", class: "read", permission: "users:read", publicKey: false, action: "read other users' data" },
+  { methods: ["GET"], path: "/v1/users/:id", class: "read", permission: "users:read", publicKey: false, action: "read other users' data" },
+  { methods: ["POST"], path: "/v1/users", class: "write", permission: "users:write", publicKey: false, action: "create users" },
+  { methods: ["PATCH", "DELETE"], path: "/v1/users/:id", class: "write", permission: "users:write", publicKey: false, action: "modify users" },
+  { methods: ["PATCH"], path: "/v1/project", class: "write", permission: "projects:write", publicKey: false, action: "modify project settings" },
+  { methods: ANY, path: "/v1/team", class: "write", permission: "team:write", publicKey: false, action: "manage team members" },
+  { methods: ANY, path: "/v1/team/*", class: "write", permission: "team:write", publicKey: false, action: "manage team members" },
+  { methods: ["GET"], path: "/v1/billing", class: "read", permission: "billing:read", publicKey: false, action: "access billing" },
+  { methods: ["GET"], path: "/v1/billing/*", class: "read", permission: "billing:read", publicKey: false, action: "access billing" },
+  { methods: WRITES, path: "/v1/billing/*", class: "write", permission: "billing:write", publicKey: false, action: "modify billing" },
+  { methods: ANY, path: "/v1/admin/*", class: "admin", permission: "admin", publicKey: false, action: "access admin endpoints" },
 ];
 
 interface CompiledRule {

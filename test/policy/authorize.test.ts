@@ -13,6 +13,7 @@ const base: KeyPolicy = {
   scopes: null,
   expiresAt: null,
   allowedOrigins: null,
+  limits: { rate: null, burst: null, daily: null },
 };
 const events: Need = { permission: "events:write", publicKey: true, action: "send events" };
 const exportData: Need = { permission: "events:read", publicKey: false, action: "export data" };

@@ -1,0 +1,150 @@
+/**
+ * Daily counts land in D1 exactly, without a D1 write per request: after traffic and a flush,
+ * D1's count equals the 2xx answers — also when a flush fails once, when an alarm runs twice,
+ * and when the object is evicted after the write-behind interval.
+ */
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { utcDay } from "../../src/limiter/bucket";
+import { keyLimiter, WRITE_BEHIND_MS, type KeyLimiter } from "../../src/limiter/key-limiter";
+import type { Env as GatewayEnv } from "../../src/env";
+import { env, gateway, mintKey, newProject, operator, withKey, type MintedKey } from "../helpers";
+
+const settleWriteBehind = () => new Promise((resolve) => setTimeout(resolve, WRITE_BEHIND_MS * 3));
+
+async function traffic(key: MintedKey, count: number): Promise<{ ok: number; limited: number }> {
+  const responses = await Promise.all(
+    Array.from({ length: count }, () => gateway("/v1/events", withKey(key.key, { method: "POST", body: "{}" }))),
+  );
+  let ok = 0;
+  let limited = 0;
+  for (const res of responses) {
+    if (res.status >= 200 && res.status < 300) ok++;
+    else if (res.status === 429) limited++;
+    await res.body?.cancel();
+  }
+  return { ok, limited };
+}
+
+/** Runs the object's alarm with its D1 binding wrapped (failures injected, statements counted). */
+async function alarmWithD1(stub: DurableObjectStub<KeyLimiter>, wrap: (db: D1Database) => Partial<D1Database>): Promise<void> {
+  await runInDurableObject(stub, async (instance: KeyLimiter) => {
+    const holder = instance as unknown as { env: GatewayEnv };
+    const real = holder.env;
+    const overrides = wrap(real.DB);
+    const DB = new Proxy(real.DB, {
+      get: (target, prop) => (prop in overrides ? overrides[prop as keyof D1Database] : Reflect.get(target, prop, target)),
+    });
+    holder.env = { ...real, DB };
+    try {
+      await instance.alarm();
+    } finally {
+      holder.env = real;
+    }
+  });
+}
+
+async function usageRow(keyId: string): Promise<{ requests: number; rejected: number } | null> {
+  return env.DB.prepare("SELECT requests, rejected FROM usage_daily WHERE key_id = ?1 AND day = ?2")
+    .bind(keyId, utcDay(Date.now()))
+    .first<{ requests: number; rejected: number }>();
+}
+
+describe("usage flush", () => {
+  it("D1's count for the key and day equals the 2xx answers, and nothing is written before the flush", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    await operator("PUT", `/keys/${key.id}/limits`, { burst: 150 });
+    const { ok, limited } = await traffic(key, 200);
+    expect(ok).toBeGreaterThanOrEqual(150);
+    expect(await usageRow(key.id)).toBeNull(); // no D1 write per request
+    await settleWriteBehind();
+    expect(await runDurableObjectAlarm(keyLimiter(env, key.id))).toBe(true);
+    expect(await usageRow(key.id)).toEqual({ requests: ok, rejected: limited });
+    const row = await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?1").bind(key.id).first<{ last_used_at: string }>();
+    expect(Date.now() - Date.parse(row!.last_used_at)).toBeLessThan(60_000);
+    // Nothing left to flush: no alarm stays scheduled.
+    expect(await runDurableObjectAlarm(keyLimiter(env, key.id))).toBe(false);
+  });
+
+  it("an alarm that runs twice counts nothing twice", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const { ok } = await traffic(key, 40);
+    await settleWriteBehind();
+    const stub = keyLimiter(env, key.id);
+    await runDurableObjectAlarm(stub);
+    await runInDurableObject(stub, (instance: KeyLimiter) => instance.alarm());
+    await runInDurableObject(stub, (instance: KeyLimiter) => instance.alarm());
+    expect(await usageRow(key.id)).toEqual({ requests: ok, rejected: 0 });
+  });
+
+  it("a flush that fails keeps its counts and the next one delivers them", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const first = await traffic(key, 25);
+    await settleWriteBehind();
+    const stub = keyLimiter(env, key.id);
+    await alarmWithD1(stub, () => ({ batch: () => Promise.reject(new Error("D1 is down")) }));
+    expect(await usageRow(key.id)).toBeNull();
+    const second = await traffic(key, 15);
+    await settleWriteBehind();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await usageRow(key.id)).toEqual({ requests: first.ok + second.ok, rejected: 0 });
+  });
+
+  it("nothing is lost when the object is evicted after the write-behind interval", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    const { ok } = await traffic(key, 60);
+    await settleWriteBehind();
+    const stub = keyLimiter(env, key.id);
+    await evictDurableObject(stub);
+    // A fresh instance restores the counts from its storage, and its alarm delivers them.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await usageRow(key.id)).toEqual({ requests: ok, rejected: 0 });
+    // And it keeps counting from there, not from zero.
+    const more = await traffic(key, 5);
+    const res = await gateway("/v1/events", withKey(key.key, { method: "POST" }));
+    expect(res.headers.get("x-ratelimit-remaining-day")).toBe(String(1_000_000 - ok - more.ok - 1));
+  });
+
+  it("a day boundary during traffic splits the counts between the two days", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const stub = keyLimiter(env, key.id);
+    await traffic(key, 3);
+    const today = utcDay(Date.now());
+    const midnight = (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000;
+    const tomorrow = utcDay(midnight);
+    // Move the object's clock to just after midnight and send more traffic.
+    await runInDurableObject(stub, (instance: KeyLimiter) => {
+      const realNow = Date.now;
+      const offset = midnight + 1000 - realNow();
+      Date.now = () => realNow() + offset;
+      return Promise.all(
+        Array.from({ length: 4 }, () =>
+          instance.admit({ keyId: key.id, need: { permission: "events:write", publicKey: true, action: "send events" }, origin: null }),
+        ),
+      ).finally(() => {
+        Date.now = realNow;
+      });
+    });
+    await settleWriteBehind();
+    await runInDurableObject(stub, (instance: KeyLimiter) => instance.alarm());
+    const rows = await env.DB.prepare("SELECT day, requests FROM usage_daily WHERE key_id = ?1 ORDER BY day").bind(key.id).all<{ day: string; requests: number }>();
+    expect(rows.results).toEqual([
+      { day: today, requests: 3 },
+      { day: tomorrow, requests: 4 },
+    ]);
+  });
+
+  it("costs at most a handful of D1 statements per thousand requests", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    let statements = 0;
+    const stub = keyLimiter(env, key.id);
+    await traffic(key, 1000);
+    await settleWriteBehind();
+    await alarmWithD1(stub, (db) => ({
+      prepare: (sql: string) => (statements++, db.prepare(sql)),
+      batch: db.batch.bind(db),
+    }));
+    expect(statements).toBeLessThanOrEqual(2); // one upsert for the day, one last_used_at
+    expect((await usageRow(key.id))?.requests).toBe(1000);
+  });
+});
