@@ -19,7 +19,7 @@ export default defineConfig(async () => {
             OPERATOR_TOKEN: "test-operator-token",
             ORIGIN_TIMEOUT_MS: "1000",
           },
-          serviceBindings: { ORIGIN: "composite-sample-origin" },
+          serviceBindings: { ORIGIN: "composite-sample-origin", COMPRESSING_ORIGIN: "compressing-origin" },
           workers: [
             {
               name: "composite-sample-origin",
@@ -27,6 +27,17 @@ export default defineConfig(async () => {
               scriptPath: "./examples/origin/index.js",
               compatibilityDate: "2026-11-01",
               bindings: { ORIGIN_SIGNING_SECRET: "test-origin-signing-secret" },
+            },
+            {
+              // An origin that answers gzip whether or not the client asked for it.
+              name: "compressing-origin",
+              modules: true,
+              script: `export default { fetch() {
+                return new Response(JSON.stringify({ hello: "world ".repeat(200) }), {
+                  headers: { "content-type": "application/json", "content-encoding": "gzip" },
+                });
+              } };`,
+              compatibilityDate: "2026-11-01",
             },
           ],
         },

@@ -20,12 +20,16 @@ Commands:
   project list                                List projects
   create --project <id> --type public|secret --env test|live --label <text>
          [--scopes a,b] [--expires-at <ISO 8601>] [--allowed-origins a,b]
-                                              Create a key; the plaintext key is shown ONCE
+                                              Create a key; the plaintext key is shown ONCE.
+                                              --scopes: secret keys only (default: unrestricted);
+                                              --allowed-origins: public keys only (default: any)
   list --project <id>                         List a project's keys (no plaintext)
   get <key id>                                Show one key
   revoke <key id>                             Revoke a key (takes effect immediately)
   limits <key id> [--rate <n>] [--burst <n>] [--daily <n>]
-                                              Set a key's rate limits (at least one)
+                                              Override a key's limits (give at least one):
+                                              tokens/second, bucket size, requests per UTC day;
+                                              "default" removes an override
 
 Global options:
   --url <gateway url>   Gateway base URL (default: http://127.0.0.1:\${PORT:-8787}, now ${defaultGatewayUrl()})
@@ -37,10 +41,11 @@ The operator token is read from the OPERATOR_TOKEN environment variable, else fr
 
 Examples:
   npm run keys -- project create --name "Acme"
-  npm run keys -- create --project proj_123 --type secret --env test --label "CI"
+  npm run keys -- create --project proj_123 --type secret --env test --label "CI" --scopes events:read,users:read
   npm run keys -- create --project proj_123 --type public --env live --label web \\
-      --allowed-origins https://app.example.com --scopes events:write
+      --allowed-origins https://app.example.com
   npm run keys -- limits key_123 --rate 10 --burst 20 --daily 10000
+  npm run keys -- limits key_123 --daily default
 `;
 
 const OPTIONS = {
@@ -121,7 +126,10 @@ const list = (value) =>
 const count = (values, option) => {
   const value = values[option];
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value.trim())) throw new UsageError(`--${option} must be a non-negative integer, got "${value}"`);
+  if (value.trim() === "default") return null; // null restores the gateway's default
+  if (!/^[1-9]\d*$/.test(value.trim())) {
+    throw new UsageError(`--${option} must be a positive integer or "default", got "${value}"`);
+  }
   return Number(value);
 };
 

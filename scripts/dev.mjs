@@ -58,13 +58,13 @@ const children = [];
 let stopping = false;
 let finalCode = 0;
 
-function runWrangler(label, args, { stdio = "pipe" } = {}) {
+function runWrangler(label, args) {
   // detached: each child leads its own process group, so we can stop wrangler *and* its workerd
   // processes, and a terminal Ctrl-C reaches them only through us (one orderly shutdown).
   const child = spawn(process.execPath, [WRANGLER, ...args], {
     cwd: ROOT,
     env: childEnv,
-    stdio: ["ignore", stdio, stdio],
+    stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
   child.label = label;
@@ -73,7 +73,7 @@ function runWrangler(label, args, { stdio = "pipe" } = {}) {
     [child.stdout, process.stdout],
     [child.stderr, process.stderr],
   ]) {
-    if (stream) readline.createInterface({ input: stream, crlfDelay: Infinity }).on("line", (l) => out.write(`${tag} ${l}\n`));
+    readline.createInterface({ input: stream, crlfDelay: Infinity }).on("line", (l) => out.write(`${tag} ${l}\n`));
   }
   children.push(child);
   child.done = new Promise((resolve) => {
@@ -128,6 +128,16 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     stopAll(0, signal === "SIGHUP" ? "SIGTERM" : signal);
   });
 }
+
+// `npm run dev` runs us under `sh -c`; a SIGTERM sent to npm kills that shell but never reaches
+// us. If our parent goes away, stop the servers instead of leaving them running unsupervised.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid && !stopping) {
+    say("the parent process exited; stopping.");
+    stopAll(1);
+  }
+}, 1_000).unref();
 
 /** When a server exits on its own, stop the other one and exit with its code. */
 function superviseServer(child) {
@@ -309,11 +319,13 @@ function printSummary({ gatewayUrl, originUrl, userOrigin, demo, port }) {
       `  ${b("Public test key")}    ${demo.public.key}  ${dim(demo.public.id)}`,
       `  ${b("Secret test key")}    ${demo.secret.key}  ${dim(demo.secret.id)}`,
       "",
-      `  Send an event with the public key. The origin echoes what it got: no Authorization header,`,
-      `  X-Composite-Key-Id / -Project-Id / -Signature added, and "signature": "valid":`,
+      userOrigin
+        ? `  Send an event with the public key (your origin gets it without the key, with X-Composite-* headers):`
+        : `  Send an event with the public key. The origin echoes what it got: no Authorization header,\n` +
+          `  X-Composite-Key-Id / -Project-Id / -Signature added, and "signature": "valid":`,
       `    curl --compressed -X POST ${gatewayUrl}/v1/events -H "Authorization: Bearer ${demo.public.key}" -H 'content-type: application/json' -d '{"event":"signup"}'`,
       "",
-      `  Read events with the secret key (the same echo; with the public key this is a 403):`,
+      `  Read events with the secret key (${userOrigin ? "forwarded the same way" : "the same echo"}; with the public key this is a 403):`,
       `    curl --compressed ${gatewayUrl}/v1/events -H "Authorization: Bearer ${demo.secret.key}"`,
       "",
     );

@@ -18,7 +18,7 @@ import { keyLimiter, type AdmitDecision } from "./limiter/key-limiter";
 import { matchRoute, type RouteRule } from "./policy/routes";
 import { PUBLIC_KEY_SCOPES } from "./policy/authorize";
 import { bodyToForward, checkDeclaredLength, maxBodyBytes } from "./proxy/body-limit";
-import { forwardToOrigin } from "./proxy/forward";
+import { forwardToOrigin, toClientResponse } from "./proxy/forward";
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
@@ -63,7 +63,7 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
   } catch (error) {
     throw error instanceof GatewayError && decision.rate !== null ? withRateHeaders(error, decision.rate) : error;
   }
-  const response = new Response(upstream.body, upstream);
+  const response = toClientResponse(upstream, request.headers.get("accept-encoding"));
   response.headers.set("x-request-id", requestId);
   if (decision.rate !== null) setRateLimitHeaders(response.headers, decision.rate);
   return response;

@@ -5,6 +5,8 @@ declare global {
   namespace Cloudflare {
     interface Env extends GatewayEnv {
       TEST_MIGRATIONS: D1Migration[];
+      /** An origin that always answers gzip (vitest.config.ts). */
+      COMPRESSING_ORIGIN: Fetcher;
     }
     interface GlobalProps {
       mainModule: typeof import("../src/index");

@@ -6,7 +6,8 @@
 // X-Composite-* identity headers added, and whether X-Composite-Signature verifies against
 // ORIGIN_SIGNING_SECRET. Plain JS, no build step, no dependencies.
 //
-//   GET /_origin/requests           -> the last 20 requests this isolate received
+//   GET /_origin/requests           -> { total, data }: the last 20 requests this isolate received
+//                                      (oldest first) and how many it received in all
 //   x-sample-origin-delay-ms: N     -> on /v1/* paths, wait N ms (max 60000) before answering,
 //                                      so you can watch the gateway's 504 origin timeout.
 //
@@ -18,12 +19,13 @@ const MAX_DELAY_MS = 60_000;
 const HISTORY_SIZE = 20;
 const REDACTED = "[present — the gateway should have removed this]";
 const history = []; // isolate memory only; resets whenever the Worker restarts
+let total = 0; // requests received since the isolate started (data is capped, this is not)
 
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (request.method === "GET" && url.pathname === "/_origin/requests") {
-      return json({ data: history });
+      return json({ total, data: history });
     }
 
     const headers = {};
@@ -47,6 +49,7 @@ export default {
       received: { method: request.method, path: url.pathname, query, headers, body: text, body_bytes: bytes },
       signature,
     };
+    total += 1;
     history.push({ received_at: new Date().toISOString(), ...answer });
     if (history.length > HISTORY_SIZE) history.shift();
 

@@ -58,3 +58,29 @@ function originUrl(url: URL, env: Env): string {
   }
   return env.ORIGIN_URL.replace(/\/+$/, "") + url.pathname + search;
 }
+
+/**
+ * The origin's answer as the client gets it. The runtime has already decoded a compressed body
+ * and would encode it again as the origin's Content-Encoding says — even for a client that never
+ * asked for compression (plain curl would get brotli). So that header stays only when the client
+ * accepts the encoding; otherwise the body goes out as it is.
+ */
+export function toClientResponse(upstream: Response, acceptEncoding: string | null): Response {
+  const response = new Response(upstream.body, upstream);
+  const encoding = response.headers.get("content-encoding");
+  if (encoding !== null && !accepts(acceptEncoding, encoding)) {
+    response.headers.delete("content-encoding");
+    response.headers.delete("content-length");
+  }
+  return response;
+}
+
+function accepts(acceptEncoding: string | null, encoding: string): boolean {
+  if (acceptEncoding === null) return false;
+  const wanted = encoding.trim().toLowerCase();
+  return acceptEncoding.split(",").some((entry) => {
+    const [coding = "", ...params] = entry.split(";").map((part) => part.trim().toLowerCase());
+    const refused = params.some((param) => /^q=0(\.0{0,3})?$/.test(param));
+    return !refused && (coding === wanted || coding === "*");
+  });
+}

@@ -2,8 +2,10 @@
  * What the origin receives (API.md §4): no key anywhere, no client-supplied X-Composite-*
  * headers, the identity headers, and a signature that verifies with the shared secret.
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { gateway, mintKey, newProject, withKey, type MintedKey, type OriginEcho } from "../helpers";
+import worker from "../../src/index";
+import { env, gateway, mintKey, newProject, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
 const SIGNING_SECRET = "test-origin-signing-secret";
 
@@ -113,5 +115,36 @@ describe("the origin", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("application/json");
     expect(res.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/);
+  });
+});
+
+describe("compressed answers", () => {
+  async function viaCompressingOrigin(headers: Record<string, string>): Promise<Response> {
+    const ctx = createExecutionContext();
+    const request = new Request("https://gateway.test/v1/project", withKey(publicKey.key, { headers }));
+    const res = await worker.fetch(request, { ...env, ORIGIN: env.COMPRESSING_ORIGIN }, ctx);
+    await waitOnExecutionContext(ctx);
+    return res;
+  }
+
+  it("a client that did not ask for compression gets the body plain", async () => {
+    const res = await viaCompressingOrigin({});
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-encoding")).toBeNull();
+    expect(((await res.json()) as { hello: string }).hello).toBe("world ".repeat(200));
+  });
+
+  it("a client that accepts gzip keeps the origin's encoding", async () => {
+    for (const accept of ["gzip, br", "br;q=1.0, GZIP;q=0.5", "*"]) {
+      const res = await viaCompressingOrigin({ "accept-encoding": accept });
+      expect(res.headers.get("content-encoding"), accept).toBe("gzip");
+      await res.body?.cancel();
+    }
+  });
+
+  it("a client that refuses gzip (q=0) gets it plain", async () => {
+    const res = await viaCompressingOrigin({ "accept-encoding": "br, gzip;q=0" });
+    expect(res.headers.get("content-encoding")).toBeNull();
+    expect(((await res.json()) as { hello: string }).hello).toHaveLength(1200);
   });
 });
