@@ -50,6 +50,22 @@ export async function mintKey(
   return (await res.json()) as MintedKey;
 }
 
+export interface ProjectWithKeys {
+  project: string;
+  publicKey: MintedKey;
+  secretKey: MintedKey;
+}
+
+/** A fresh project with one public test key and one unrestricted secret key. */
+export async function projectWithKeys(secretEnvironment: "test" | "live" = "test"): Promise<ProjectWithKeys> {
+  const project = await newProject();
+  return {
+    project,
+    publicKey: await mintKey(project, { type: "public" }),
+    secretKey: await mintKey(project, { type: "secret", environment: secretEnvironment }),
+  };
+}
+
 /** The echo of the sample origin (examples/origin). */
 export interface OriginEcho {
   received: { method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: string; body_bytes: number };

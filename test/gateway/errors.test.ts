@@ -6,16 +6,14 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { generateKey } from "../../src/keys/format";
-import { env, expectProblem, gateway, mintKey, newProject, operator, withKey, type MintedKey, type OriginEcho } from "../helpers";
+import { env, expectProblem, gateway, mintKey, operator, projectWithKeys, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
 let project: string;
 let publicKey: MintedKey;
 let secretKey: MintedKey;
 
 beforeAll(async () => {
-  project = await newProject();
-  publicKey = await mintKey(project, { type: "public" });
-  secretKey = await mintKey(project, { type: "secret" });
+  ({ project, publicKey, secretKey } = await projectWithKeys());
 });
 
 const CHALLENGE_BAD_KEY = 'Bearer realm="composite", error="invalid_token"';

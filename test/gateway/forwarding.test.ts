@@ -5,7 +5,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { env, gateway, mintKey, newProject, withKey, type MintedKey, type OriginEcho } from "../helpers";
+import { env, gateway, projectWithKeys, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
 const SIGNING_SECRET = "test-origin-signing-secret";
 
@@ -14,9 +14,7 @@ let publicKey: MintedKey;
 let secretKey: MintedKey;
 
 beforeAll(async () => {
-  project = await newProject();
-  publicKey = await mintKey(project, { type: "public" });
-  secretKey = await mintKey(project, { type: "secret", environment: "live" });
+  ({ project, publicKey, secretKey } = await projectWithKeys("live"));
 });
 
 /** Independent check of the signature: recompute with WebCrypto from what the origin saw. */

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROUTES, SCOPES, type RouteRule } from "../../src/policy/routes";
-import { expectProblem, gateway, mintKey, newProject, withKey, type MintedKey, type OriginEcho } from "../helpers";
+import { expectProblem, gateway, mintKey, projectWithKeys, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
 /** One concrete request per row of the route table (and per method of rows with several). */
 function samples(rule: RouteRule): { method: string; path: string }[] {
@@ -22,9 +22,7 @@ let publicKey: MintedKey;
 let secretKey: MintedKey;
 
 beforeAll(async () => {
-  project = await newProject();
-  publicKey = await mintKey(project, { type: "public" });
-  secretKey = await mintKey(project, { type: "secret" });
+  ({ project, publicKey, secretKey } = await projectWithKeys());
 });
 
 async function call(key: string, method: string, path: string): Promise<Response> {
