@@ -1,3 +1,4 @@
+import type { Admission } from "./gateway";
 import type { FailedAuthGuard } from "./limiter/failed-auth";
 import type { KeyLimiter } from "./limiter/key-limiter";
 
@@ -28,6 +29,8 @@ export interface Env {
 /** Per-request values the middleware and handlers share (read by the request log). */
 export interface Variables {
   requestId: string;
+  /** Set for the gateway's own API once the caller's key is admitted. */
+  admission?: Admission;
   keyId?: string;
   projectId?: string;
   route?: string;

@@ -22,15 +22,56 @@ import { forwardToOrigin, toClientResponse } from "./proxy/forward";
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
+/** A caller whose key has been found; not yet admitted. */
+interface Caller {
+  route: RouteRule;
+  facts: KeyFacts;
+  clientIp: string | null;
+  maxBytes: number;
+}
+
+/** The request may go on: who it is, what the key may do, and its limits for the headers. */
+export interface Admission {
+  route: RouteRule;
+  facts: KeyFacts;
+  scopes: readonly string[];
+  rate: RateSnapshot | null;
+}
+
 export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response> {
+  const request = c.req.raw;
+  const caller = await identifyCaller(c);
+  if (caller.route.gateway) throw routeNotFound(request.method, new URL(request.url).pathname); // never forwarded
+  const body = await bodyToForward(request, caller.maxBytes);
+  const admission = await admitCaller(c, caller);
+
+  const requestId = c.get("requestId");
+  const identity = { ...caller.facts, scopes: admission.scopes, requestId, timestamp: Math.floor(Date.now() / 1000) };
+  let upstream: Response;
+  try {
+    upstream = await forwardToOrigin(request, new URL(request.url), identity, c.env, body);
+  } catch (error) {
+    throw error instanceof GatewayError && admission.rate !== null ? withRateHeaders(error, admission.rate) : error;
+  }
+  const response = toClientResponse(upstream, request.headers.get("accept-encoding"));
+  response.headers.set("x-request-id", requestId);
+  if (admission.rate !== null) setRateLimitHeaders(response.headers, admission.rate);
+  return response;
+}
+
+/** Everything up to and including the one Durable Object call: for the gateway's own API too. */
+export async function admitRequest(c: Context<AppEnv>): Promise<Admission> {
+  return admitCaller(c, await identifyCaller(c));
+}
+
+/** https → route table → credentials → key format → key index. Refusals before I/O where possible. */
+async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   const request = c.req.raw;
   const url = new URL(request.url);
   requireHttps(url);
 
   const route = matchRoute(request.method, url.pathname);
-  if (route === null) {
-    throw new GatewayError("route_not_found", `${request.method} ${url.pathname} is not an API route. See the API reference for the routes.`);
-  }
+  if (route === null) throw routeNotFound(request.method, url.pathname);
   c.set("route", route.path);
 
   const clientIp = request.headers.get("cf-connecting-ip");
@@ -50,23 +91,17 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
   }
   c.set("keyId", facts.keyId);
   c.set("projectId", facts.projectId);
-  const body = await bodyToForward(request, maxBytes);
+  return { route, facts, clientIp, maxBytes };
+}
 
-  const decision = await admit(c, facts, route, request.headers.get("origin"));
+async function admitCaller(c: Context<AppEnv>, { route, facts, clientIp }: Caller): Promise<Admission> {
+  const decision = await admit(c, facts, route, c.req.header("origin") ?? null);
   if (!decision.ok) throw await refusal(c.env, clientIp, decision);
+  return { route, facts, scopes: decision.scopes, rate: decision.rate };
+}
 
-  const requestId = c.get("requestId");
-  const identity = { ...facts, scopes: decision.scopes, requestId, timestamp: Math.floor(Date.now() / 1000) };
-  let upstream: Response;
-  try {
-    upstream = await forwardToOrigin(request, url, identity, c.env, body);
-  } catch (error) {
-    throw error instanceof GatewayError && decision.rate !== null ? withRateHeaders(error, decision.rate) : error;
-  }
-  const response = toClientResponse(upstream, request.headers.get("accept-encoding"));
-  response.headers.set("x-request-id", requestId);
-  if (decision.rate !== null) setRateLimitHeaders(response.headers, decision.rate);
-  return response;
+function routeNotFound(method: string, pathname: string): GatewayError {
+  return new GatewayError("route_not_found", `${method} ${pathname} is not an API route. See the API reference for the routes.`);
 }
 
 type Admitted = { ok: true; scopes: readonly string[]; rate: RateSnapshot | null };

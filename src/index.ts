@@ -1,12 +1,15 @@
 /**
- * The Composite edge gateway Worker: the operator API under /_operator, and every other request
- * through the gateway's hot path (src/gateway.ts). Exports the KeyLimiter Durable Object class.
+ * The Composite edge gateway Worker: the operator API under /_operator, the key management API
+ * (/v1/api_keys, /v1/usage) and its OpenAPI document, and every other request through the
+ * gateway's hot path (src/gateway.ts) to the origin. Exports the Durable Object classes.
  */
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./env";
 import { handleGatewayRequest } from "./gateway";
 import { renderError, requestContext } from "./http/request-context";
+import { managementApi } from "./manage/api";
+import { openApiDocument } from "./manage/openapi";
 import { operatorApi } from "./manage/operator";
 
 export { KeyLimiter } from "./limiter/key-limiter";
@@ -38,6 +41,8 @@ app.use(
   }),
 );
 app.route("/_operator", operatorApi);
+app.get("/openapi.json", (c) => c.json(openApiDocument() as object, 200, { "cache-control": "public, max-age=300" }));
+app.route("/", managementApi);
 app.all("*", handleGatewayRequest);
 
 export default app;

@@ -39,6 +39,8 @@ export interface RouteRule {
   publicKey: boolean;
   /** Plain words for error messages: "public keys cannot <action>". */
   action: string;
+  /** Served by the gateway itself (the key management API), never forwarded. */
+  gateway?: true;
 }
 
 const ANY = "any" as const;
@@ -66,6 +68,14 @@ export const ROUTES: readonly RouteRule[] = [
   { methods: ["GET"], path: "/v1/billing/*", class: "read", permission: "billing:read", publicKey: false, action: "access billing" },
   { methods: WRITES, path: "/v1/billing/*", class: "write", permission: "billing:write", publicKey: false, action: "modify billing" },
   { methods: ANY, path: "/v1/admin/*", class: "admin", permission: "admin", publicKey: false, action: "access admin endpoints" },
+  // The key management API (API.md §5), served by the gateway.
+  { methods: ["GET"], path: "/v1/api_keys", class: "read", permission: "projects:read", publicKey: false, action: "read API keys", gateway: true },
+  { methods: ["POST"], path: "/v1/api_keys", class: "write", permission: "projects:write", publicKey: false, action: "create API keys", gateway: true },
+  { methods: ["GET"], path: "/v1/api_keys/:id", class: "read", permission: "projects:read", publicKey: false, action: "read API keys", gateway: true },
+  { methods: ["PATCH", "DELETE"], path: "/v1/api_keys/:id", class: "write", permission: "projects:write", publicKey: false, action: "change API keys", gateway: true },
+  { methods: ["POST"], path: "/v1/api_keys/:id/roll", class: "write", permission: "projects:write", publicKey: false, action: "roll API keys", gateway: true },
+  { methods: ["GET"], path: "/v1/api_keys/:id/usage", class: "read", permission: "projects:read", publicKey: false, action: "read key usage", gateway: true },
+  { methods: ["GET"], path: "/v1/usage", class: "read", permission: "projects:read", publicKey: false, action: "read usage", gateway: true },
 ];
 
 interface CompiledRule {

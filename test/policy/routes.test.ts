@@ -35,6 +35,14 @@ describe("matchRoute", () => {
     ["DELETE", "/v1/billing/cards/1", "billing:write", false],
     ["GET", "/v1/admin/tenants", "admin", false],
     ["POST", "/v1/admin/tenants/1/suspend", "admin", false],
+    ["GET", "/v1/api_keys", "projects:read", false],
+    ["POST", "/v1/api_keys", "projects:write", false],
+    ["GET", "/v1/api_keys/key_1", "projects:read", false],
+    ["PATCH", "/v1/api_keys/key_1", "projects:write", false],
+    ["DELETE", "/v1/api_keys/key_1", "projects:write", false],
+    ["POST", "/v1/api_keys/key_1/roll", "projects:write", false],
+    ["GET", "/v1/api_keys/key_1/usage", "projects:read", false],
+    ["GET", "/v1/usage", "projects:read", false],
   ])("%s %s needs %s (public key: %s)", (method, path, permission, publicKey) => {
     expect(need(method, path)).toEqual({ permission, publicKey });
   });
@@ -59,7 +67,9 @@ describe("matchRoute", () => {
     ["GET", "/v2/events"],
     ["OPTIONS", "/v1/events"],
     ["HEAD", "/v1/events"],
-    ["GET", "/v1/api_keys"],
+    ["PUT", "/v1/api_keys"],
+    ["POST", "/v1/api_keys/key_1"],
+    ["GET", "/v1/api_keys/key_1/roll"],
     ["GET", "/_operator/keys"],
   ])("%s %s is not a route (404, never forwarded)", (method, path) => {
     expect(matchRoute(method, path)).toBeNull();

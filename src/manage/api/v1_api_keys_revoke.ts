@@ -1,0 +1,26 @@
+/** DELETE /v1/api_keys/{id} — revoke: refused from the very next request, in every location. Idempotent. */
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../../env";
+import { getKey, revokeKey } from "../../keys/key-records";
+import { keyView, toKeyView } from "../schemas";
+import { admissionOf, auditBy, requireNoEscalation, visibleKey } from "./caller";
+import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";
+
+export const route = createRoute({
+  method: "delete",
+  path: "/v1/api_keys/{id}",
+  summary: "Revoke an API key",
+  description: "Needs a secret key with projects:write. The key's limiter refuses it from the next request on; revoking twice changes nothing.",
+  security: SECURITY,
+  request: { params: keyIdParam },
+  responses: { 200: jsonAnswer(keyView, "The revoked key"), ...problems(404) },
+});
+
+export function register(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(route, async (c) => {
+    const admission = admissionOf(c);
+    const record = visibleKey(admission, await getKey(c.env.DB, c.req.valid("param").id));
+    requireNoEscalation(admission, record);
+    return c.json(toKeyView(await revokeKey(c.env, record, auditBy(c, "key.revoke"))), 200);
+  });
+}

@@ -1,0 +1,28 @@
+/** PATCH /v1/api_keys/{id} — label, scopes, allowed origins; in force on the very next request. */
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../../env";
+import { getKey, updateKey } from "../../keys/key-records";
+import { keyChangesBody, keyView, toKeyChanges, toKeyView } from "../schemas";
+import { admissionOf, auditBy, requireNoEscalation, visibleKey } from "./caller";
+import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";
+
+export const route = createRoute({
+  method: "patch",
+  path: "/v1/api_keys/{id}",
+  summary: "Update an API key",
+  description: "Needs a secret key with projects:write. Changes reach the key's limiter at once: the next request sees them, in every location.",
+  security: SECURITY,
+  request: { params: keyIdParam, body: { required: true, content: { "application/json": { schema: keyChangesBody } } } },
+  responses: { 200: jsonAnswer(keyView, "The key as changed"), ...problems(404) },
+});
+
+export function register(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(route, async (c) => {
+    const admission = admissionOf(c);
+    const record = visibleKey(admission, await getKey(c.env.DB, c.req.valid("param").id));
+    const changes = toKeyChanges(record, c.req.valid("json"));
+    requireNoEscalation(admission, record);
+    requireNoEscalation(admission, { type: record.type, scopes: changes.scopes !== undefined ? changes.scopes : record.scopes });
+    return c.json(toKeyView(await updateKey(c.env, record, changes, auditBy(c, "key.update"))), 200);
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * The audit log: one D1 row per management action, written in the same batch as the change it
+ * records, so there is never a change without its record. Stored shape: see
+ * migrations/0003_rolls_and_audit.sql. An actor is a key id or "operator" — never a key.
+ */
+import { randomBase62 } from "../keys/format";
+
+export interface AuditEntry {
+  /** `key_…` of the calling key, or "operator". */
+  actor: string;
+  action: "project.create" | "key.create" | "key.update" | "key.limits" | "key.roll" | "key.revoke";
+  ip: string | null;
+  /** Changed fields; must never hold a key or a hash. */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord {
+  id: string;
+  project_id: string;
+  actor: string;
+  action: string;
+  target_id: string | null;
+  ip: string | null;
+  at: string;
+  details: Record<string, unknown> | null;
+}
+
+/**
+ * The INSERT of an audit record. With `onlyIfKeyExists`, it records nothing unless that key row
+ * exists by then in the same batch (a roll that lost a race records nothing).
+ */
+export function auditStatement(
+  db: D1Database,
+  projectId: string,
+  targetId: string | null,
+  entry: AuditEntry,
+  onlyIfKeyExists?: string,
+): D1PreparedStatement {
+  const guard = onlyIfKeyExists === undefined ? "" : "WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = ?9)";
+  const statement = db.prepare(
+    `INSERT INTO audit_log (id, project_id, actor, action, target_id, ip, at, details) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 ${guard}`,
+  );
+  const values = [
+    "aud_" + randomBase62(20),
+    projectId,
+    entry.actor,
+    entry.action,
+    targetId,
+    entry.ip,
+    new Date().toISOString(),
+    entry.details === undefined ? null : JSON.stringify(entry.details),
+  ];
+  return onlyIfKeyExists === undefined ? statement.bind(...values) : statement.bind(...values, onlyIfKeyExists);
+}
+
+export async function listAudit(db: D1Database, projectId: string, limit: number): Promise<AuditRecord[]> {
+  const { results } = await db
+    .prepare("SELECT id, project_id, actor, action, target_id, ip, at, details FROM audit_log WHERE project_id = ?1 ORDER BY at DESC, id LIMIT ?2")
+    .bind(projectId, limit)
+    .all<Omit<AuditRecord, "details"> & { details: string | null }>();
+  return results.map((row) => ({ ...row, details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>) }));
+}

@@ -1,0 +1,135 @@
+/** /v1/api_keys and /v1/usage: every bad input gets a clear 4xx problem and changes nothing. */
+import { beforeAll, describe, expect, it } from "vitest";
+import { env, expectProblem, gateway, projectWithKeys, withKey, type MintedKey } from "../helpers";
+
+let admin: MintedKey;
+let project: string;
+
+beforeAll(async () => {
+  ({ project, secretKey: admin } = await projectWithKeys());
+});
+
+function manage(method: string, path: string, body?: unknown): Promise<Response> {
+  const init: RequestInit = { method, headers: { "content-type": "application/json" } };
+  if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
+  return gateway(path, withKey(admin.key, init));
+}
+
+async function created(body: Record<string, unknown>): Promise<{ id: string; key: string }> {
+  const res = await manage("POST", "/v1/api_keys", body);
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; key: string };
+}
+
+const keyCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE project_id = ?1").bind(project).first<{ n: number }>())!.n;
+const auditCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE project_id = ?1").bind(project).first<{ n: number }>())!.n;
+
+describe("POST /v1/api_keys errors", () => {
+  it.each([
+    ["unknown type", { type: "root", environment: "test", label: "x" }, "type"],
+    ["no label", { type: "secret", environment: "test" }, "label"],
+    ["unknown scope, listing the valid ones", { type: "secret", environment: "test", label: "x", scopes: ["events:write", "everything"] }, "valid scopes are events:write, events:read"],
+    ["empty scope list", { type: "secret", environment: "test", label: "x", scopes: [] }, "scopes"],
+    ["scopes on a public key", { type: "public", environment: "test", label: "x", scopes: ["events:write"] }, "scopes"],
+    ["allowed origins on a secret key", { type: "secret", environment: "test", label: "x", allowed_origins: ["https://a.example"] }, "allowed_origins"],
+    ["an origin with a path", { type: "public", environment: "test", label: "x", allowed_origins: ["https://a.example/x"] }, "allowed_origins"],
+    ["an expiry in the past", { type: "public", environment: "test", label: "x", expires_at: "2020-01-01T00:00:00Z" }, "expires_at"],
+    ["an unknown field", { type: "public", environment: "test", label: "x", project_id: "proj_other" }, "project_id"],
+    ["not JSON", "{oops", "JSON"],
+  ])("%s → 400 invalid_request, nothing created", async (_name, body, mention) => {
+    const [keys, audits] = [await keyCount(), await auditCount()];
+    const problem = await expectProblem(await manage("POST", "/v1/api_keys", body), 400, "invalid_request", admin.key);
+    expect(problem.detail).toContain(mention);
+    expect([await keyCount(), await auditCount()]).toEqual([keys, audits]);
+  });
+});
+
+describe("PATCH errors", () => {
+  it.each([
+    ["nothing to change", {}, "at least one"],
+    ["scopes on a public key", { scopes: ["events:write"] }, "scopes"],
+    ["an unknown scope", { scopes: ["admin"] }, "valid scopes"],
+    ["an empty label", { label: "" }, "label"],
+  ])("%s → 400", async (_name, body, mention) => {
+    const key = await created({ type: "public", environment: "test", label: "Web" });
+    const problem = await expectProblem(await manage("PATCH", `/v1/api_keys/${key.id}`, body), 400, "invalid_request");
+    expect(problem.detail).toContain(mention);
+  });
+});
+
+describe("roll errors", () => {
+  it.each([
+    ["no body", undefined],
+    ["a negative expires_in", { expires_in: -1 }],
+    ["more than 7 days", { expires_in: 7 * 86_400 + 1 }],
+    ["a fraction", { expires_in: 1.5 }],
+    ["a string", { expires_in: "60" }],
+  ])("%s → 400, the key is not rolled", async (_name, body) => {
+    const key = await created({ type: "secret", environment: "test", label: "Job" });
+    await expectProblem(await manage("POST", `/v1/api_keys/${key.id}/roll`, body), 400, "invalid_request");
+    expect(((await (await manage("GET", `/v1/api_keys/${key.id}`)).json()) as { rolled_to: null }).rolled_to).toBeNull();
+  });
+
+  it("rolling a key twice → 409 naming its replacement", async () => {
+    const key = await created({ type: "secret", environment: "test", label: "Job" });
+    const first = (await (await manage("POST", `/v1/api_keys/${key.id}/roll`, { expires_in: 3600 })).json()) as { id: string };
+    const problem = await expectProblem(await manage("POST", `/v1/api_keys/${key.id}/roll`, { expires_in: 3600 }), 409, "conflict", key.key);
+    expect(problem).toMatchObject({ rolled_to: first.id, detail: expect.stringContaining("already rolled") });
+  });
+
+  it("two concurrent rolls of one key: exactly one new key", async () => {
+    const key = await created({ type: "secret", environment: "test", label: "Race" });
+    const before = await keyCount();
+    const answers = await Promise.all([1, 2, 3].map(() => manage("POST", `/v1/api_keys/${key.id}/roll`, { expires_in: 60 })));
+    expect(answers.map((res) => res.status).sort()).toEqual([201, 409, 409]);
+    expect(await keyCount()).toBe(before + 1);
+  });
+
+  it("rolling a revoked key → 409", async () => {
+    const key = await created({ type: "secret", environment: "test", label: "Gone" });
+    await manage("DELETE", `/v1/api_keys/${key.id}`);
+    const problem = await expectProblem(await manage("POST", `/v1/api_keys/${key.id}/roll`, { expires_in: 60 }), 409, "conflict");
+    expect(problem.detail).toContain("revoked");
+  });
+
+  it("rolling an expired key → 409", async () => {
+    const key = await created({ type: "secret", environment: "test", label: "Old" });
+    await manage("POST", `/v1/api_keys/${key.id}/roll`, { expires_in: 0 });
+    const replacement = (await (await manage("GET", `/v1/api_keys/${key.id}`)).json()) as { rolled_to: string };
+    const problem = await expectProblem(await manage("POST", `/v1/api_keys/${key.id}/roll`, { expires_in: 60 }), 409, "conflict");
+    expect(problem.detail).toContain("expired");
+    // Its replacement can be rolled.
+    expect((await manage("POST", `/v1/api_keys/${replacement.rolled_to}/roll`, { expires_in: 60 })).status).toBe(201);
+  });
+});
+
+describe("usage errors", () => {
+  it.each([["0"], ["91"], ["-3"], ["1.5"], ["lots"]])("days=%s → 400", async (days) => {
+    const key = await created({ type: "public", environment: "test", label: "x" });
+    const problem = await expectProblem(await manage("GET", `/v1/api_keys/${key.id}/usage?days=${days}`), 400, "invalid_request");
+    expect(problem.detail).toContain("days");
+  });
+
+  it.each([
+    ["from after to", "from=2026-11-20&to=2026-11-01", "after"],
+    ["more than 90 days", "from=2026-01-01&to=2026-11-01", "at most 90"],
+    ["not a day", "from=yesterday", "YYYY-MM-DD"],
+    ["not a calendar day", "from=2026-02-30", "calendar day"],
+  ])("/v1/usage with %s → 400", async (_name, query, mention) => {
+    const problem = await expectProblem(await manage("GET", `/v1/usage?${query}`), 400, "invalid_request");
+    expect(problem.detail).toContain(mention);
+  });
+
+  it("an unknown key id → 404", async () => {
+    await expectProblem(await manage("GET", "/v1/api_keys/key_doesnotexist/usage"), 404, "not_found");
+    await expectProblem(await manage("GET", "/v1/api_keys/key_doesnotexist"), 404, "not_found");
+    await expectProblem(await manage("PATCH", "/v1/api_keys/key_doesnotexist", { label: "x" }), 404, "not_found");
+    await expectProblem(await manage("DELETE", "/v1/api_keys/key_doesnotexist"), 404, "not_found");
+    await expectProblem(await manage("POST", "/v1/api_keys/key_doesnotexist/roll", { expires_in: 0 }), 404, "not_found");
+  });
+
+  it("methods not in the table → 404 route_not_found, never forwarded", async () => {
+    await expectProblem(await manage("PUT", "/v1/api_keys"), 404, "route_not_found");
+    await expectProblem(await manage("GET", "/v1/api_keys/key_x/roll"), 404, "route_not_found");
+  });
+});
