@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 // `npm run keys -- <command>`: manage projects and API keys through the gateway's operator API.
 // Run `npm run keys -- --help` for usage. Talks to a running gateway (`npm run dev`, or --url).
+//
+// The operator token: OPERATOR_TOKEN from the environment, else the OPERATOR_TOKEN line of the
+// .dev.vars that `npm run dev` wrote — the project's own, or <dir>/.dev.vars when
+// COMPOSITE_DEV_DIR=<dir> is set (the same variable that isolates `npm run dev`; the tests in
+// test-node/ use it this way).
 
 import { parseArgs } from "node:util";
 import {
   createOperatorClient,
   defaultGatewayUrl,
+  DEV_VARS_PATH,
+  devVarsPathFor,
   findOperatorToken,
   GatewayUnreachableError,
+  isolatedDevDir,
   OperatorApiError,
 } from "./operator-client.mjs";
 
@@ -36,8 +44,9 @@ Global options:
   --help                Show this help
 
 The operator token is read from the OPERATOR_TOKEN environment variable, else from .dev.vars
-(written by \`npm run dev\`). Output is the JSON answer on stdout. Exit codes: 0 success,
-1 error answer from the gateway (problem+json on stderr) or gateway unreachable, 2 usage error.
+(written by \`npm run dev\`; <dir>/.dev.vars when COMPOSITE_DEV_DIR=<dir> is set). Output is the
+JSON answer on stdout. Exit codes: 0 success, 1 error answer from the gateway (problem+json on
+stderr) or gateway unreachable, 2 usage error.
 
 Examples:
   npm run keys -- project create --name "Acme"
@@ -205,7 +214,9 @@ async function main(argv) {
   const found = findOperatorToken();
   if (!found) {
     process.stderr.write(
-      "error: no operator token. Set OPERATOR_TOKEN, or run `npm run dev` once to generate .dev.vars.\n",
+      `error: no operator token. Set OPERATOR_TOKEN, or run \`npm run dev\` once to generate ${
+        isolatedDevDir() ? devVarsPathFor() : ".dev.vars"
+      }.\n`,
     );
     return 2;
   }
@@ -219,7 +230,8 @@ async function main(argv) {
     if (error instanceof OperatorApiError) {
       process.stderr.write((error.body ? JSON.stringify(error.body, null, 2) : error.text || `HTTP ${error.status}`) + "\n");
       if (error.status === 401 && found.source === ".dev.vars") {
-        process.stderr.write("hint: the token came from .dev.vars; is the gateway at --url using the same .dev.vars?\n");
+        const file = found.path === DEV_VARS_PATH ? ".dev.vars" : found.path;
+        process.stderr.write(`hint: the token came from ${file}; is the gateway at --url using the same .dev.vars?\n`);
       }
       return 1;
     }

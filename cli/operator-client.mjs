@@ -2,11 +2,28 @@
 // (cli/keys.mjs) and `npm run dev` (scripts/dev.mjs). No dependencies: Node's fetch only.
 
 import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The project root (the directory holding package.json and wrangler.jsonc). */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The developer's own .dev.vars, in the project root (what wrangler dev reads by default). */
 export const DEV_VARS_PATH = fileURLToPath(new URL("../.dev.vars", import.meta.url));
+
+/**
+ * COMPOSITE_DEV_DIR=<dir> makes `npm run dev` keep everything it generates under <dir> instead of
+ * the project (used by the tests; see scripts/dev.mjs). The absolute dir, or null when unset.
+ * A relative path is taken from the current directory.
+ */
+export function isolatedDevDir(env = process.env) {
+  return env.COMPOSITE_DEV_DIR ? path.resolve(env.COMPOSITE_DEV_DIR) : null;
+}
+
+/** The .dev.vars that `npm run dev` uses: <COMPOSITE_DEV_DIR>/.dev.vars, else the project's. */
+export function devVarsPathFor(env = process.env) {
+  const dir = isolatedDevDir(env);
+  return dir ? path.join(dir, ".dev.vars") : DEV_VARS_PATH;
+}
 
 export function defaultGatewayUrl(env = process.env) {
   return `http://127.0.0.1:${env.PORT || 8787}`;
@@ -33,15 +50,18 @@ export function parseDevVars(text) {
   return vars;
 }
 
-export function readDevVars(path = DEV_VARS_PATH) {
-  return existsSync(path) ? parseDevVars(readFileSync(path, "utf8")) : null;
+export function readDevVars(file = DEV_VARS_PATH) {
+  return existsSync(file) ? parseDevVars(readFileSync(file, "utf8")) : null;
 }
 
-/** OPERATOR_TOKEN from the environment, else from .dev.vars; null when neither has it. */
-export function findOperatorToken(env = process.env, devVarsPath = DEV_VARS_PATH) {
+/**
+ * OPERATOR_TOKEN from the environment, else from .dev.vars (<COMPOSITE_DEV_DIR>/.dev.vars when
+ * that is set); null when neither has it. `path` is the file the token came from.
+ */
+export function findOperatorToken(env = process.env, devVarsPath = devVarsPathFor(env)) {
   if (env.OPERATOR_TOKEN) return { token: env.OPERATOR_TOKEN, source: "OPERATOR_TOKEN" };
   const vars = readDevVars(devVarsPath);
-  if (vars?.OPERATOR_TOKEN) return { token: vars.OPERATOR_TOKEN, source: ".dev.vars" };
+  if (vars?.OPERATOR_TOKEN) return { token: vars.OPERATOR_TOKEN, source: ".dev.vars", path: devVarsPath };
   return null;
 }
 

@@ -9,6 +9,31 @@
 //      .wrangler/demo-keys.json, and prints them with ready-to-paste curl commands
 //
 // Ctrl-C stops both servers. If either server exits, the other is stopped too.
+//
+// Environment:
+//   PORT=8790                the gateway's port (default 8787); the sample origin takes PORT+1 when free
+//   ORIGIN_URL=http://…      forward to your own origin; no sample origin is started
+//   COMPOSITE_DEV_DIR=<dir>  an isolated instance (the tests in test-node/ use it): everything this
+//                            script generates lives under <dir> and the project's own .dev.vars,
+//                            .wrangler/state and .wrangler/demo-keys.json are neither read nor
+//                            written. Under <dir>:
+//                              .dev.vars               the secrets (the gateway gets them via --env-file)
+//                              state/                  local D1, KV and Durable Objects (--persist-to,
+//                                                      for the migrations and the gateway)
+//                              origin-state/           the sample origin's (otherwise in examples/origin/.wrangler)
+//                              demo-keys.json          the demo keys
+//                              sample-origin.dev.vars  the sample origin's secret
+//                              registry/               wrangler's dev registry (WRANGLER_REGISTRY_PATH,
+//                                                      unless you set it), so this instance's workers
+//                                                      do not replace yours in the shared one
+//                            Both servers get a free devtools (inspector) port, so two instances can
+//                            run side by side. A relative <dir> is taken from the current directory.
+//                            The keys CLI reads the operator token from <dir>/.dev.vars when the same
+//                            variable is set (or pass OPERATOR_TOKEN):
+//                              COMPOSITE_DEV_DIR=<dir> npm run keys -- list --project … --url http://127.0.0.1:$PORT
+//                            Without COMPOSITE_DEV_DIR nothing changes: the files above are the
+//                            project's .dev.vars, .wrangler/state, .wrangler/demo-keys.json and
+//                            .wrangler/sample-origin.dev.vars, and wrangler's defaults apply.
 
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -19,7 +44,8 @@ import path from "node:path";
 import readline from "node:readline";
 import {
   createOperatorClient,
-  DEV_VARS_PATH,
+  devVarsPathFor,
+  isolatedDevDir,
   OperatorApiError,
   PROJECT_ROOT,
   readDevVars,
@@ -27,9 +53,24 @@ import {
 
 const ROOT = PROJECT_ROOT;
 const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-const STATE_DIR = path.join(ROOT, ".wrangler");
+// COMPOSITE_DEV_DIR (see the top comment): null for the default layout in the project.
+const ISOLATED_DIR = isolatedDevDir();
+const STATE_DIR = ISOLATED_DIR ?? path.join(ROOT, ".wrangler");
+const VARS_FILE = devVarsPathFor(); // <COMPOSITE_DEV_DIR>/.dev.vars, else the project's .dev.vars
 const DEMO_FILE = path.join(STATE_DIR, "demo-keys.json");
 const ORIGIN_VARS_FILE = path.join(STATE_DIR, "sample-origin.dev.vars");
+// wrangler's --persist-to (local D1/KV/DO); null keeps wrangler's default, .wrangler/state.
+const PERSIST_DIR = ISOLATED_DIR ? path.join(ISOLATED_DIR, "state") : null;
+const persistArgs = PERSIST_DIR ? ["--persist-to", PERSIST_DIR] : [];
+// The sample origin's own (its default is examples/origin/.wrangler/state, next to its config).
+const originPersistArgs = ISOLATED_DIR ? ["--persist-to", path.join(ISOLATED_DIR, "origin-state")] : [];
+/** How a file is named in messages: relative to the project when inside it. */
+const shown = (file) => {
+  const relative = path.relative(ROOT, file);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? file : relative;
+};
+const VARS_NAME = shown(VARS_FILE);
+const DEMO_NAME = shown(DEMO_FILE);
 const SECRETS = ["KEY_HASH_SECRET", "ORIGIN_SIGNING_SECRET", "OPERATOR_TOKEN"];
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
@@ -49,6 +90,13 @@ const childEnv = {
   WRANGLER_HIDE_BANNER: process.env.WRANGLER_HIDE_BANNER ?? "true",
   CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
   ...(tty && !process.env.NO_COLOR ? { FORCE_COLOR: process.env.FORCE_COLOR ?? "1" } : {}),
+  ...(ISOLATED_DIR
+    ? {
+        // The gateway reads its secrets through --env-file, which wrangler ignores when this is "false".
+        CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
+        WRANGLER_REGISTRY_PATH: process.env.WRANGLER_REGISTRY_PATH || path.join(ISOLATED_DIR, "registry"),
+      }
+    : {}),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -152,11 +200,11 @@ function superviseServer(child) {
 // Steps
 
 function ensureDevVars() {
-  if (existsSync(DEV_VARS_PATH)) {
-    const vars = readDevVars() ?? {};
+  if (existsSync(VARS_FILE)) {
+    const vars = readDevVars(VARS_FILE) ?? {};
     const missing = SECRETS.filter((name) => !vars[name]);
     if (missing.length) {
-      say(`warning: .dev.vars has no ${missing.join(", ")}; add ${missing.length > 1 ? "them" : "it"} or delete .dev.vars to regenerate it.`);
+      say(`warning: ${VARS_NAME} has no ${missing.join(", ")}; add ${missing.length > 1 ? "them" : "it"} or delete ${VARS_NAME} to regenerate it.`);
     }
     return vars;
   }
@@ -171,8 +219,9 @@ function ensureDevVars() {
     ...SECRETS.map((name) => `${name}=${values[name]}`),
     "",
   ].join("\n");
-  writeFileSync(DEV_VARS_PATH, text, { flag: "wx", mode: 0o600 });
-  say("wrote .dev.vars with new random local secrets (KEY_HASH_SECRET, ORIGIN_SIGNING_SECRET, OPERATOR_TOKEN)");
+  if (ISOLATED_DIR) mkdirSync(ISOLATED_DIR, { recursive: true });
+  writeFileSync(VARS_FILE, text, { flag: "wx", mode: 0o600 });
+  say(`wrote ${VARS_NAME} with new random local secrets (KEY_HASH_SECRET, ORIGIN_SIGNING_SECRET, OPERATOR_TOKEN)`);
   return values;
 }
 
@@ -210,9 +259,9 @@ function anyFreePort() {
 }
 
 async function applyMigrations() {
-  say("applying D1 migrations to the local database (.wrangler/state)…");
+  say(`applying D1 migrations to the local database (${PERSIST_DIR ? shown(PERSIST_DIR) : ".wrangler/state"})…`);
   // stdin is not a terminal and CI=true, so wrangler skips its "continue?" prompt.
-  const child = spawn(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local"], {
+  const child = spawn(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", ...persistArgs], {
     cwd: ROOT,
     env: { ...childEnv, CI: "true" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -315,7 +364,7 @@ function printSummary({ gatewayUrl, originUrl, userOrigin, demo, port }) {
   ];
   if (demo) {
     lines.push(
-      `  ${b("Demo project")}       ${demo.project.id}${demo.reused ? dim("  (from .wrangler/demo-keys.json)") : dim("  (new; saved in .wrangler/demo-keys.json)")}`,
+      `  ${b("Demo project")}       ${demo.project.id}${demo.reused ? dim(`  (from ${DEMO_NAME})`) : dim(`  (new; saved in ${DEMO_NAME})`)}`,
       `  ${b("Public test key")}    ${demo.public.key}  ${dim(demo.public.id)}`,
       `  ${b("Secret test key")}    ${demo.secret.key}  ${dim(demo.secret.id)}`,
       "",
@@ -323,21 +372,28 @@ function printSummary({ gatewayUrl, originUrl, userOrigin, demo, port }) {
         ? `  Send an event with the public key (your origin gets it without the key, with X-Composite-* headers):`
         : `  Send an event with the public key. The origin echoes what it got: no Authorization header,\n` +
           `  X-Composite-Key-Id / -Project-Id / -Signature added, and "signature": "valid":`,
-      `    curl --compressed -X POST ${gatewayUrl}/v1/events -H "Authorization: Bearer ${demo.public.key}" -H 'content-type: application/json' -d '{"event":"signup"}'`,
+      `    curl -X POST ${gatewayUrl}/v1/events -H "Authorization: Bearer ${demo.public.key}" -H 'content-type: application/json' -d '{"event":"signup"}'`,
       "",
       `  Read events with the secret key (${userOrigin ? "forwarded the same way" : "the same echo"}; with the public key this is a 403):`,
-      `    curl --compressed ${gatewayUrl}/v1/events -H "Authorization: Bearer ${demo.secret.key}"`,
+      `    curl ${gatewayUrl}/v1/events -H "Authorization: Bearer ${demo.secret.key}"`,
       "",
     );
   }
   const url = port === 8787 ? "" : ` --url ${gatewayUrl}`;
+  // The CLI finds the operator token in <COMPOSITE_DEV_DIR>/.dev.vars only when told the same dir.
+  const dirPrefix = ISOLATED_DIR ? `COMPOSITE_DEV_DIR=${shellQuote(ISOLATED_DIR)} ` : "";
   lines.push(
-    `  ${b("Manage keys")}        npm run keys -- list --project ${demo?.project.id ?? "<project id>"}${url}   ${dim("(npm run keys -- --help)")}`,
+    `  ${b("Manage keys")}        ${dirPrefix}npm run keys -- list --project ${demo?.project.id ?? "<project id>"}${url}   ${dim("(npm run keys -- --help)")}`,
     `  ${b("Stop")}               Ctrl-C`,
     rule,
     "",
   );
   process.stdout.write(lines.join("\n") + "\n");
+}
+
+/** For printed commands: the value as one POSIX shell word. */
+function shellQuote(value) {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,7 +414,7 @@ async function main() {
   if (!userOrigin) {
     const originPort = await pickOriginPort(port);
     originUrl = `http://127.0.0.1:${originPort}`;
-    const args = ["dev", "-c", "examples/origin/wrangler.jsonc", "--ip", "127.0.0.1", "--port", String(originPort)];
+    const args = ["dev", "-c", "examples/origin/wrangler.jsonc", "--ip", "127.0.0.1", "--port", String(originPort), ...originPersistArgs];
     // Both wranglers would otherwise race for the default devtools port (9229) and one would
     // fail with "Address already in use"; the gateway keeps the default, the origin gets another.
     args.push("--show-interactive-dev-session=false", "--inspector-port", String(await anyFreePort()));
@@ -378,7 +434,7 @@ async function main() {
   }
 
   say(`starting the gateway on ${gatewayUrl}…`);
-  const gateway = runWrangler("gateway", [
+  const gatewayArgs = [
     "dev",
     "--ip",
     "127.0.0.1",
@@ -387,7 +443,15 @@ async function main() {
     "--show-interactive-dev-session=false",
     "--var",
     `ORIGIN_URL:${originUrl}`,
-  ]);
+  ];
+  if (ISOLATED_DIR) {
+    // The same state dir the migrations went to; the secrets from our .dev.vars, not the project's
+    // (with --env-file, wrangler does not read ./.dev.vars at all); and a devtools port of its own:
+    // wrangler's default (first free of 9229-9239, probed long before it binds) can race with
+    // another instance starting at the same moment.
+    gatewayArgs.push(...persistArgs, "--env-file", VARS_FILE, "--inspector-port", String(await anyFreePort()));
+  }
+  const gateway = runWrangler("gateway", gatewayArgs);
   superviseServer(gateway);
 
   if (!(await waitForHttp(`${gatewayUrl}/_operator/health`, gateway))) return;
@@ -395,7 +459,7 @@ async function main() {
 
   let demo = null;
   if (!vars.OPERATOR_TOKEN || !vars.KEY_HASH_SECRET) {
-    say("warning: .dev.vars has no OPERATOR_TOKEN / KEY_HASH_SECRET, so no demo keys were created.");
+    say(`warning: ${VARS_NAME} has no OPERATOR_TOKEN / KEY_HASH_SECRET, so no demo keys were created.`);
   } else {
     try {
       demo = await ensureDemoKeys(createOperatorClient({ baseUrl: gatewayUrl, token: vars.OPERATOR_TOKEN }), vars.KEY_HASH_SECRET);

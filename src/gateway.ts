@@ -53,7 +53,7 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
   } catch (error) {
     throw error instanceof GatewayError && admission.rate !== null ? withRateHeaders(error, admission.rate) : error;
   }
-  const response = toClientResponse(upstream, request.headers.get("accept-encoding"));
+  const response = toClientResponse(upstream);
   response.headers.set("x-request-id", requestId);
   if (admission.rate !== null) setRateLimitHeaders(response.headers, admission.rate);
   return response;

@@ -10,6 +10,7 @@
 //                                      (oldest first) and how many it received in all
 //   x-sample-origin-delay-ms: N     -> on /v1/* paths, wait N ms (max 60000) before answering,
 //                                      so you can watch the gateway's 504 origin timeout.
+//   env.QUIET (any non-empty value) -> no log line per request (the test suite binds QUIET: "1").
 //
 // A real origin should also reject stale X-Composite-Timestamp values (e.g. older than 5 minutes)
 // to limit replay; this demo only reports whether the signature matches.
@@ -53,11 +54,13 @@ export default {
     history.push({ received_at: new Date().toISOString(), ...answer });
     if (history.length > HISTORY_SIZE) history.shift();
 
-    const composite = [...request.headers.keys()].filter((n) => n.startsWith("x-composite-"));
-    console.log(
-      `${request.method} ${url.pathname} | x-composite headers: ${composite.join(", ") || "none"}` +
-        ` | signature: ${signature} | api key: ${headers.authorization || query.api_key ? "PRESENT (not stripped!)" : "absent"}`,
-    );
+    if (!env.QUIET) {
+      const composite = [...request.headers.keys()].filter((n) => n.startsWith("x-composite-"));
+      console.log(
+        `${request.method} ${url.pathname} | x-composite headers: ${composite.join(", ") || "none"}` +
+          ` | signature: ${signature} | api key: ${headers.authorization || query.api_key ? "PRESENT (not stripped!)" : "absent"}`,
+      );
+    }
     return json(answer);
   },
 };

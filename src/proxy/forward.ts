@@ -60,27 +60,18 @@ function originUrl(url: URL, env: Env): string {
 }
 
 /**
- * The origin's answer as the client gets it. The runtime has already decoded a compressed body
- * and would encode it again as the origin's Content-Encoding says — even for a client that never
- * asked for compression (plain curl would get brotli). So that header stays only when the client
- * accepts the encoding; otherwise the body goes out as it is.
+ * The origin's answer as the client gets it. The runtime's fetch has already decoded a gzip or
+ * brotli body; passing the origin's Content-Encoding on would make the runtime encode it again
+ * — with the Worker's CPU, and whatever the client accepted: behind wrangler dev, plain curl got
+ * brotli. So the body goes out as it is, and Cloudflare's edge compresses it for the client that
+ * asks. Encodings the runtime does not decode are passed through untouched.
  */
-export function toClientResponse(upstream: Response, acceptEncoding: string | null): Response {
+export function toClientResponse(upstream: Response): Response {
   const response = new Response(upstream.body, upstream);
-  const encoding = response.headers.get("content-encoding");
-  if (encoding !== null && !accepts(acceptEncoding, encoding)) {
+  const encoding = response.headers.get("content-encoding")?.trim().toLowerCase();
+  if (encoding === "gzip" || encoding === "br") {
     response.headers.delete("content-encoding");
     response.headers.delete("content-length");
   }
   return response;
-}
-
-function accepts(acceptEncoding: string | null, encoding: string): boolean {
-  if (acceptEncoding === null) return false;
-  const wanted = encoding.trim().toLowerCase();
-  return acceptEncoding.split(",").some((entry) => {
-    const [coding = "", ...params] = entry.split(";").map((part) => part.trim().toLowerCase());
-    const refused = params.some((param) => /^q=0(\.0{0,3})?$/.test(param));
-    return !refused && (coding === wanted || coding === "*");
-  });
 }
