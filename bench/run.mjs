@@ -1,0 +1,740 @@
+#!/usr/bin/env node
+// `npm run bench`: the full gateway path vs a bare pass-through Worker to the same origin, on the
+// same workerd, in the same run. See bench/README.md for what is measured and how to read it.
+//
+//   BENCH_SECONDS=4      length of one measured slice
+//   BENCH_ROUNDS=8       rounds; each round runs one slice of each scenario, order alternating
+//   BENCH_WARMUP_SECONDS warm-up slice per scenario before the counters are reset (default BENCH_SECONDS)
+//   BENCH_CONNECTIONS=50 autocannon connections
+//   BENCH_KEYS=8         API keys (connection i uses key i mod BENCH_KEYS)
+//   BENCH_MAX_EXTRA_ROUNDS extra rounds allowed to replace noisy ones (default half of BENCH_ROUNDS)
+//
+// A round is "noisy" when other processes on the machine used more than NOISY_CORES of a CPU
+// during one of its slices; noisy rounds are repeated (up to BENCH_MAX_EXTRA_ROUNDS) and the
+// figures come from the clean rounds when there are enough of them.
+//
+// Writes bench/results/latest.json and prints a table. Exit code 1 only when the benchmark
+// itself failed (setup, non-2xx answers, instrumentation); the targets are informational.
+
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH_DIR, "..");
+const BUILD_DIR = path.join(BENCH_DIR, ".build");
+const RESULTS_DIR = path.join(BENCH_DIR, "results");
+
+const intEnv = (name, fallback, min = 1) => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number ≥ ${min} (got ${raw})`);
+  return value;
+};
+const CONFIG = {
+  sliceSeconds: intEnv("BENCH_SECONDS", 4),
+  rounds: Math.floor(intEnv("BENCH_ROUNDS", 8)),
+  warmupSeconds: intEnv("BENCH_WARMUP_SECONDS", intEnv("BENCH_SECONDS", 4)),
+  connections: Math.floor(intEnv("BENCH_CONNECTIONS", 50)),
+  keys: Math.floor(intEnv("BENCH_KEYS", 8)),
+  maxExtraRounds: Math.floor(intEnv("BENCH_MAX_EXTRA_ROUNDS", Math.ceil(intEnv("BENCH_ROUNDS", 8) / 2), 0)),
+  pauseBetweenSlicesMs: 250,
+  route: "POST /v1/events",
+};
+const TARGETS = { ratio: 0.6, d1StatementsPer1000: 5, kvReadsPer1000: 1 };
+/** Largest share of non-2xx answers (or socket errors) a valid run may have. */
+const MAX_BAD_SHARE = 0.001;
+/** Other processes' CPU use (in cores) above which a slice, and its round, count as noisy. */
+const NOISY_CORES = 0.15;
+const SCENARIOS = ["passthrough", "gateway"];
+const SECRETS = {
+  KEY_HASH_SECRET: "bench-key-hash-secret-0123456789abcdef",
+  ORIGIN_SIGNING_SECRET: "bench-origin-signing-secret-0123456789",
+  OPERATOR_TOKEN: "bench-operator-token-0123456789abcdef",
+};
+// ~100 bytes, what an SDK sends for one event.
+const EVENT_BODY = JSON.stringify({ event: "page_view", distinct_id: "user_0042", properties: { path: "/pricing", ref: "bench" } });
+
+const log = (line = "") => process.stdout.write(`${line}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (values) => {
+  const sorted = values.filter((v) => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const round = (value, digits = 0) => (value === null || value === undefined ? null : Number(value.toFixed(digits)));
+
+// ---------------------------------------------------------------------------------------------
+// Toolchain: wrangler's own miniflare and esbuild (miniflare may not be hoisted).
+
+const requireFromRoot = createRequire(path.join(ROOT, "package.json"));
+const wranglerPkg = requireFromRoot.resolve("wrangler/package.json");
+const requireFromWrangler = createRequire(wranglerPkg);
+const miniflarePkg = requireFromWrangler.resolve("miniflare/package.json");
+const requireFromMiniflare = createRequire(miniflarePkg);
+const { Miniflare, convertV4MiniflareOptions } = requireFromWrangler("miniflare");
+const esbuild = requireFromWrangler("esbuild");
+const versionOf = (pkgJson) => JSON.parse(readFileSync(pkgJson, "utf8")).version;
+
+/** wrangler.jsonc without comments (string-aware) and trailing commas. */
+function readWranglerConfig() {
+  const text = readFileSync(path.join(ROOT, "wrangler.jsonc"), "utf8");
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (ch === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+    } else if (ch === "/" && text[i + 1] === "*") {
+      i = text.indexOf("*/", i + 2) + 1;
+    } else out += ch;
+  }
+  return JSON.parse(out.replace(/,(\s*[}\]])/g, "$1"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes and CPU accounting
+
+const hasTaskset = (() => {
+  try {
+    execFileSync("taskset", ["-V"], { stdio: "ignore" });
+    return os.cpus().length >= 2;
+  } catch {
+    return false;
+  }
+})();
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function pin(pid, cpu) {
+  if (!hasTaskset) return false;
+  execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+  return true;
+}
+
+/** utime + stime of a process (all its threads), in ms. */
+function processCpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // fields 14 and 15 of stat(5)
+}
+
+function childPids(parent, name) {
+  const pids = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parent && comm === name) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Busy time of all CPUs together (user, nice, system, irq, softirq, steal), in ms. */
+function machineBusyMs() {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / CLK_TCK;
+}
+
+const hostCpuMs = () => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Build
+
+async function build() {
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  mkdirSync(BUILD_DIR, { recursive: true });
+  // Same esbuild settings as `wrangler deploy` for a modules Worker (conditions, ESM, keepNames).
+  const common = {
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    conditions: ["workerd", "worker", "browser"],
+    target: "es2024",
+    keepNames: true,
+    external: ["cloudflare:*", "node:*"],
+    define: { "process.env.NODE_ENV": '"production"' },
+    logLevel: "error",
+    absWorkingDir: ROOT,
+  };
+  await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "instrumented-gateway.ts")], outfile: path.join(BUILD_DIR, "gateway.js") });
+  await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "passthrough.ts")], outfile: path.join(BUILD_DIR, "passthrough.js") });
+  await esbuild.stop(); // its service process would otherwise live as long as we do
+}
+
+// ---------------------------------------------------------------------------------------------
+// Miniflare: origin, passthrough and gateway in one workerd
+
+const logStats = { lines: 0, errors: [] };
+
+function miniflareOptions(wrangler) {
+  const compatibilityDate = wrangler.compatibility_date;
+  const compatibilityFlags = wrangler.compatibility_flags ?? [];
+  const sqliteClasses = new Set((wrangler.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
+  const direct = [{ host: "127.0.0.1", port: 0 }];
+  return convertV4MiniflareOptions({
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    telemetry: { enabled: false },
+    handleStructuredLogs(entry) {
+      logStats.lines++;
+      if (entry.level === "error" && logStats.errors.length < 20) logStats.errors.push(entry.message);
+    },
+    workers: [
+      {
+        name: "gateway",
+        modules: true,
+        scriptPath: path.join(BUILD_DIR, "gateway.js"),
+        compatibilityDate,
+        compatibilityFlags,
+        bindings: { ...wrangler.vars, ...SECRETS },
+        kvNamespaces: Object.fromEntries(wrangler.kv_namespaces.map((kv) => [kv.binding, `bench-${kv.binding}`])),
+        d1Databases: Object.fromEntries(wrangler.d1_databases.map((db) => [db.binding, `bench-${db.binding}`])),
+        durableObjects: Object.fromEntries(
+          wrangler.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
+        ),
+        serviceBindings: { ORIGIN: "origin" },
+        unsafeDirectSockets: direct,
+      },
+      {
+        name: "passthrough",
+        modules: true,
+        scriptPath: path.join(BUILD_DIR, "passthrough.js"),
+        compatibilityDate,
+        compatibilityFlags,
+        serviceBindings: { ORIGIN: "origin" },
+        unsafeDirectSockets: direct,
+      },
+      {
+        name: "origin",
+        modules: true,
+        scriptPath: path.join(BENCH_DIR, "origin.js"),
+        compatibilityDate,
+        compatibilityFlags,
+      },
+    ],
+  });
+}
+
+/** D1 migrations in file order, one statement at a time (comments stripped). */
+async function applyMigrations(db, wrangler) {
+  const dir = path.join(ROOT, wrangler.d1_databases[0].migrations_dir ?? "migrations");
+  const files = readdirSync(dir).filter((f) => f.endsWith(".sql")).sort();
+  for (const file of files) {
+    const sql = readFileSync(path.join(dir, file), "utf8").replace(/--[^\n]*/g, "");
+    for (const statement of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
+  }
+  return files;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup through the operator API
+
+async function operator(base, method, pathname, body) {
+  const response = await fetch(new URL(pathname, base), {
+    method,
+    headers: { authorization: `Bearer ${SECRETS.OPERATOR_TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${pathname} → ${response.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+async function createKeys(gatewayUrl, count) {
+  const project = await operator(gatewayUrl, "POST", "/_operator/projects", { name: "bench" });
+  const keys = [];
+  for (let i = 0; i < count; i++) {
+    const type = i % 2 === 0 ? "public" : "secret";
+    const created = await operator(gatewayUrl, "POST", "/_operator/keys", {
+      project_id: project.id,
+      type,
+      environment: "test",
+      label: `bench ${i}`,
+    });
+    await operator(gatewayUrl, "PUT", `/_operator/keys/${created.id}/limits`, { rate: 1_000_000, burst: 10_000_000, daily: 1_000_000_000 });
+    keys.push({ id: created.id, type, key: created.key });
+  }
+  return { projectId: project.id, keys };
+}
+
+/** One request per key through each scenario: 200 and the origin's answer, or the run is void. */
+async function checkPaths(urls, keys) {
+  for (const scenario of SCENARIOS) {
+    for (const { key } of keys) {
+      const response = await fetch(new URL("/v1/events", urls[scenario]), {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: EVENT_BODY,
+      });
+      const text = await response.text();
+      if (response.status !== 200 || !text.includes('"origin":"bench"')) {
+        throw new Error(`${scenario}: POST /v1/events answered ${response.status} ${text.slice(0, 300)}`);
+      }
+      if (scenario === "gateway" && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
+        throw new Error("gateway: the forwarded answer lacks X-Request-Id or RateLimit headers");
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generator child, pinned to CPU 1
+
+function startLoader() {
+  const script = path.join(BENCH_DIR, "load.mjs");
+  const [command, args] = hasTaskset ? ["taskset", ["-c", "1", process.execPath, script]] : [process.execPath, [script]];
+  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const pending = new Map();
+  let nextId = 0;
+  let readyResolve;
+  const ready = new Promise((resolve, reject) => {
+    readyResolve = resolve;
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`load generator exited (${code}) before it was ready`)));
+  });
+  child.on("message", (message) => {
+    if (message.type === "ready") return readyResolve();
+    const entry = pending.get(message.id);
+    if (entry === undefined) return;
+    pending.delete(message.id);
+    if (message.error) entry.reject(new Error(message.error));
+    else entry.resolve(message.result);
+  });
+  child.on("exit", (code) => {
+    for (const { reject } of pending.values()) reject(new Error(`load generator exited (${code})`));
+    pending.clear();
+  });
+  return {
+    child,
+    ready,
+    run(params) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        child.send({ type: "run", id, ...params });
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      try {
+        child.send({ type: "exit" });
+      } catch {
+        child.kill("SIGTERM");
+      }
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const startedAt = new Date();
+  const budgetMs = ((CONFIG.rounds + CONFIG.maxExtraRounds) * 2 * (CONFIG.sliceSeconds + 1) + 2 * (CONFIG.warmupSeconds + 1) + 120) * 1000;
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`bench: still running after ${budgetMs / 1000} s, giving up\n`);
+    process.exitCode = 1;
+    void cleanup().finally(() => process.exit(1));
+  }, budgetMs);
+  watchdog.unref();
+
+  const wrangler = readWranglerConfig();
+  log(`bench: building the gateway (src/index.ts via bench/instrumented-gateway.ts) and the pass-through with esbuild`);
+  await build();
+
+  const pinnedHost = pin(process.pid, 1);
+  state.mf = new Miniflare(miniflareOptions(wrangler));
+  await state.mf.ready;
+  const workerdPids = childPids(process.pid, "workerd");
+  if (workerdPids.length !== 1) throw new Error(`expected one workerd child process, found ${workerdPids.length}`);
+  const workerdPid = workerdPids[0];
+  const pinnedWorkerd = pin(workerdPid, 0);
+  const workerdBinary = (() => {
+    try {
+      return execFileSync("readlink", ["-f", `/proc/${workerdPid}/exe`], { encoding: "utf8" }).trim();
+    } catch {
+      return null;
+    }
+  })();
+  const workerdVersion = (() => {
+    try {
+      return execFileSync(workerdBinary, ["--version"], { encoding: "utf8" }).trim().replace(/^workerd\s+/, "");
+    } catch {
+      return versionOf(requireFromMiniflare.resolve("workerd/package.json"));
+    }
+  })();
+
+  const urls = {
+    gateway: (await state.mf.unsafeGetDirectURL("gateway")).href,
+    passthrough: (await state.mf.unsafeGetDirectURL("passthrough")).href,
+  };
+  const migrations = await applyMigrations(await state.mf.getD1Database("DB", "gateway"), wrangler);
+  const { projectId, keys } = await createKeys(urls.gateway, CONFIG.keys);
+  await checkPaths(urls, keys);
+  log(`bench: workerd ${workerdVersion} (pid ${workerdPid}${pinnedWorkerd ? ", CPU 0" : ""}), load generator${hasTaskset ? " and this process on CPU 1" : " unpinned"}`);
+  log(`bench: ${keys.length} keys, ${CONFIG.connections} connections, ${CONFIG.route} with a ${EVENT_BODY.length}-byte JSON body`);
+
+  state.loader = startLoader();
+  await state.loader.ready;
+  // What the rest of the machine is doing while we are idle.
+  const idleBusy0 = machineBusyMs();
+  const idleOurs0 = processCpuMs(workerdPid) + processCpuMs(state.loader.child.pid) + hostCpuMs();
+  await sleep(1000);
+  const otherLoadBeforeRun = Math.max(0, machineBusyMs() - idleBusy0 - (processCpuMs(workerdPid) + processCpuMs(state.loader.child.pid) + hostCpuMs() - idleOurs0)) / 1000;
+  if (otherLoadBeforeRun > NOISY_CORES) {
+    log(`bench: warning: other processes are using ${Math.round(otherLoadBeforeRun * 100)} % of a core right now; noisy rounds will be repeated`);
+  }
+  const keyStrings = keys.map((k) => k.key);
+
+  async function slice(scenario, seconds) {
+    const cpu0 = processCpuMs(workerdPid);
+    const loader0 = processCpuMs(state.loader.child.pid);
+    const host0 = hostCpuMs();
+    const busy0 = machineBusyMs();
+    const wall0 = performance.now();
+    const result = await state.loader.run({
+      url: new URL("/v1/events", urls[scenario]).href,
+      seconds,
+      connections: CONFIG.connections,
+      keys: keyStrings,
+      body: EVENT_BODY,
+    });
+    const wallMs = performance.now() - wall0;
+    const cpuMs = processCpuMs(workerdPid) - cpu0;
+    const loaderMs = processCpuMs(state.loader.child.pid) - loader0;
+    const hostMs = hostCpuMs() - host0;
+    // CPU time that none of our processes used: other people's work competing with the benchmark.
+    const foreignMs = Math.max(0, machineBusyMs() - busy0 - cpuMs - loaderMs - hostMs);
+    return {
+      ...result,
+      workerdCpuMs: cpuMs,
+      workerdCpuUsPerRequest: result.completed > 0 ? (cpuMs * 1000) / result.completed : null,
+      workerdCpuUtil: cpuMs / wallMs,
+      loaderCpuUtil: loaderMs / wallMs,
+      hostCpuUtil: hostMs / wallMs,
+      foreignCpuUtil: foreignMs / wallMs,
+    };
+  }
+
+  // Warm-up: isolates compiled, key caches filled, Durable Objects loaded; then counters reset.
+  log(`bench: warm-up, ${CONFIG.warmupSeconds} s per scenario`);
+  const warmup = {};
+  for (const scenario of SCENARIOS) {
+    warmup[scenario] = await slice(scenario, CONFIG.warmupSeconds);
+    await sleep(CONFIG.pauseBetweenSlicesMs);
+  }
+  await fetch(new URL("/__bench/counters", urls.gateway), { method: "POST" });
+  const logLinesAtReset = logStats.lines;
+
+  log(`bench: ${CONFIG.rounds} rounds × ${SCENARIOS.length} scenarios × ${CONFIG.sliceSeconds} s, order alternating`);
+  const allRounds = [];
+  const maxRounds = CONFIG.rounds + CONFIG.maxExtraRounds;
+  for (let r = 0; r < maxRounds && allRounds.filter((x) => !x.noisy).length < CONFIG.rounds; r++) {
+    const order = r % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse();
+    const inRound = {};
+    for (const [position, scenario] of order.entries()) {
+      inRound[scenario] = { round: r + 1, position: position + 1, ...(await slice(scenario, CONFIG.sliceSeconds)) };
+      await sleep(CONFIG.pauseBetweenSlicesMs);
+    }
+    const ratio = inRound.gateway.reqPerSec / inRound.passthrough.reqPerSec;
+    const otherLoad = Math.max(...SCENARIOS.map((s) => inRound[s].foreignCpuUtil));
+    const noisy = otherLoad > NOISY_CORES;
+    allRounds.push({ round: r + 1, order, ratio, otherLoad, noisy, slices: inRound });
+    log(
+      `  round ${r + 1}: ` +
+        order.map((s) => `${s} ${Math.round(inRound[s].reqPerSec)} req/s`).join(", ") +
+        `, ratio ${ratio.toFixed(2)}` +
+        (noisy ? `  (noisy: other processes used ${Math.round(otherLoad * 100)} % of a core${r + 1 < maxRounds ? ", one more round" : ""})` : ""),
+    );
+  }
+  const cleanRounds = allRounds.filter((x) => !x.noisy);
+  // Figures come from the clean rounds when there are enough of them, else from all rounds.
+  const enoughClean = cleanRounds.length >= Math.max(2, Math.ceil(CONFIG.rounds / 2));
+  const usedRounds = enoughClean ? cleanRounds : allRounds;
+  const noisyRun = !enoughClean && allRounds.some((x) => x.noisy);
+  const slices = Object.fromEntries(SCENARIOS.map((s) => [s, usedRounds.map((x) => x.slices[s])]));
+  const ratios = usedRounds.map((x) => x.ratio);
+
+  let counters = await (await fetch(new URL("/__bench/counters", urls.gateway))).json();
+  const gatewayLogLines = logStats.lines - logLinesAtReset;
+
+  // ---- aggregate
+  const scenarios = {};
+  for (const scenario of SCENARIOS) {
+    const list = slices[scenario];
+    const completed = list.reduce((a, s) => a + s.completed, 0);
+    const cpuMs = list.reduce((a, s) => a + s.workerdCpuMs, 0);
+    const non2xx = list.reduce((a, s) => a + s.non2xx, 0);
+    const errors = list.reduce((a, s) => a + s.errors, 0);
+    const statusCodes = {};
+    for (const s of list) for (const [code, n] of Object.entries(s.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+    const used = new Set(usedRounds.map((x) => x.round));
+    scenarios[scenario] = {
+      slices: allRounds.map((x) => x.slices[scenario]).map((s) => ({
+        round: s.round,
+        used: used.has(s.round),
+        position: s.position,
+        reqPerSec: round(s.reqPerSec, 1),
+        completed: s.completed,
+        p50Ms: round(s.latencyMs.p50, 2),
+        p90Ms: round(s.latencyMs.p90, 2),
+        p99Ms: round(s.latencyMs.p99, 2),
+        maxMs: round(s.latencyMs.max, 2),
+        non2xx: s.non2xx,
+        statusCodes: s.statusCodes,
+        errors: s.errors,
+        timeouts: s.timeouts,
+        workerdCpuUsPerRequest: round(s.workerdCpuUsPerRequest, 1),
+        workerdCpuUtil: round(s.workerdCpuUtil, 3),
+        loaderCpuUtil: round(s.loaderCpuUtil, 3),
+        hostCpuUtil: round(s.hostCpuUtil, 3),
+        foreignCpuUtil: round(s.foreignCpuUtil, 3),
+      })),
+      median: {
+        reqPerSec: round(median(list.map((s) => s.reqPerSec)), 1),
+        p50Ms: round(median(list.map((s) => s.latencyMs.p50)), 2),
+        p99Ms: round(median(list.map((s) => s.latencyMs.p99)), 2),
+        workerdCpuUsPerRequest: round(median(list.map((s) => s.workerdCpuUsPerRequest)), 1),
+        workerdCpuUtil: round(median(list.map((s) => s.workerdCpuUtil)), 3),
+        loaderCpuUtil: round(median(list.map((s) => s.loaderCpuUtil)), 3),
+        hostCpuUtil: round(median(list.map((s) => s.hostCpuUtil)), 3),
+        foreignCpuUtil: round(median(list.map((s) => s.foreignCpuUtil)), 3),
+      },
+      total: {
+        completed,
+        non2xx,
+        errors,
+        statusCodes,
+        workerdCpuMs: round(cpuMs, 0),
+        workerdCpuUsPerRequest: completed > 0 ? round((cpuMs * 1000) / completed, 1) : null,
+      },
+    };
+  }
+
+  const sum = (pick) => Object.values(counters.sites).reduce((a, site) => a + pick(site), 0);
+  const gatewayRequests = counters.requests.total;
+  const d1Statements = sum((s) => s.d1Prepare + s.d1Exec);
+  const kvReads = sum((s) => s.kvGet + s.kvGetWithMetadata + s.kvList);
+  const per1000 = (n) => (gatewayRequests > 0 ? (n * 1000) / gatewayRequests : null);
+  const instrumentation = {
+    note: "Counted by bench/instrumented-gateway.ts from the counter reset after the warm-up to the end of the last slice.",
+    windowSeconds: round((Date.parse(counters.at) - Date.parse(counters.since)) / 1000, 1),
+    gatewayRequests,
+    gatewayRequestsByStatus: { ok2xx: counters.requests.ok2xx, other: counters.requests.other, ok2xxWithoutRateLimit: counters.requests.ok2xxWithoutRateLimit },
+    d1Statements,
+    d1Batches: sum((s) => s.d1Batch),
+    kvReads,
+    kvWrites: sum((s) => s.kvPut + s.kvDelete),
+    d1StatementsPer1000: round(per1000(d1Statements), 3),
+    kvReadsPer1000: round(per1000(kvReads), 3),
+    keyLimiterFlushesCounted: counters.sites.keyLimiter.d1Batch > 0,
+    sites: counters.sites,
+    isolate: counters.isolate,
+    requestLogLines: gatewayLogLines,
+  };
+
+  const ratio = median(ratios);
+  const failures = [];
+  for (const scenario of SCENARIOS) {
+    const list = allRounds.map((x) => x.slices[scenario]);
+    const completed = list.reduce((a, s) => a + s.completed, 0);
+    const bad = list.reduce((a, s) => a + s.non2xx + s.errors, 0);
+    if (completed === 0 || list.some((s) => s.completed === 0)) failures.push(`${scenario}: a slice completed no request`);
+    else if (bad / completed > MAX_BAD_SHARE) {
+      const codes = {};
+      for (const s of list) for (const [code, n] of Object.entries(s.statusCodes)) codes[code] = (codes[code] ?? 0) + n;
+      failures.push(`${scenario}: ${bad} non-2xx answers or socket errors of ${completed} (status codes ${JSON.stringify(codes)})`);
+    }
+  }
+  if (!instrumentation.keyLimiterFlushesCounted) {
+    failures.push("instrumentation: no KeyLimiter D1 flush (alarm batch) was counted — the D1 figure would be wrong");
+  }
+  if (counters.requests.ok2xxWithoutRateLimit > MAX_BAD_SHARE * Math.max(1, counters.requests.ok2xx)) {
+    failures.push(
+      `gateway: ${counters.requests.ok2xxWithoutRateLimit} of ${counters.requests.ok2xx} 2xx answers had no RateLimit header — the KeyLimiter was skipped (fail-open), so this is not the full path`,
+    );
+  }
+  if (gatewayRequests < allRounds.reduce((a, x) => a + x.slices.gateway.completed, 0)) {
+    failures.push(`instrumentation: the gateway counted ${gatewayRequests} requests, fewer than autocannon's answers`);
+  }
+
+  const targets = {
+    ratio: { value: round(ratio, 3), target: `>= ${TARGETS.ratio}`, pass: ratio >= TARGETS.ratio },
+    d1StatementsPer1000: {
+      value: instrumentation.d1StatementsPer1000,
+      target: `<= ${TARGETS.d1StatementsPer1000}`,
+      pass: instrumentation.d1StatementsPer1000 !== null && instrumentation.d1StatementsPer1000 <= TARGETS.d1StatementsPer1000,
+    },
+    kvReadsPer1000: {
+      value: instrumentation.kvReadsPer1000,
+      target: `<= ${TARGETS.kvReadsPer1000}`,
+      pass: instrumentation.kvReadsPer1000 !== null && instrumentation.kvReadsPer1000 <= TARGETS.kvReadsPer1000,
+    },
+  };
+
+  const cpus = os.cpus();
+  const results = {
+    valid: failures.length === 0,
+    failures,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model ?? null,
+      memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+      kernel: `${os.type()} ${os.release()}`,
+      node: process.version,
+      workerd: workerdVersion,
+      workerdPackage: versionOf(requireFromMiniflare.resolve("workerd/package.json")),
+      miniflare: versionOf(miniflarePkg),
+      wrangler: versionOf(wranglerPkg),
+      autocannon: versionOf(requireFromRoot.resolve("autocannon/package.json")),
+      pinning: hasTaskset ? { workerd: pinnedWorkerd ? 0 : null, loadGenerator: 1, host: pinnedHost ? 1 : null } : null,
+      clockTicksPerSecond: CLK_TCK,
+    },
+    config: {
+      ...CONFIG,
+      bodyBytes: EVENT_BODY.length,
+      compatibilityDate: wrangler.compatibility_date,
+      migrations,
+      projectId,
+      keys: keys.map(({ id, type }) => ({ id, type })),
+      origin: "bench/origin.js bound as the ORIGIN service binding of both workers",
+      transport: "autocannon → workerd direct sockets (Miniflare unsafeDirectSockets), no wrangler dev proxy",
+    },
+    rounds: {
+      run: allRounds.length,
+      clean: cleanRounds.length,
+      used: usedRounds.map((x) => x.round),
+      noisyRun,
+      noisyThresholdCores: NOISY_CORES,
+      otherLoadBeforeRunCores: round(otherLoadBeforeRun, 3),
+      all: allRounds.map((x) => ({ round: x.round, order: x.order, ratio: round(x.ratio, 3), otherLoadCores: round(x.otherLoad, 3), noisy: x.noisy })),
+    },
+    warmup: Object.fromEntries(SCENARIOS.map((s) => [s, { reqPerSec: round(warmup[s].reqPerSec, 1), non2xx: warmup[s].non2xx, errors: warmup[s].errors }])),
+    scenarios,
+    ratio: {
+      gatewayOverPassthroughReqPerSec: round(ratio, 3),
+      perRound: ratios.map((r) => round(r, 3)),
+      fromRounds: usedRounds.map((x) => x.round),
+      workerdCpuPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest / scenarios.passthrough.total.workerdCpuUsPerRequest, 3),
+      gatewayCpuOverheadUsPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
+    },
+    instrumentation,
+    targets,
+    workerdErrorLogs: logStats.errors,
+  };
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const out = path.join(RESULTS_DIR, "latest.json");
+  writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+  printTable(results);
+  log(`\nbench: wrote ${path.relative(ROOT, out)}`);
+  if (failures.length > 0) {
+    for (const failure of failures) process.stderr.write(`bench: INVALID RUN: ${failure}\n`);
+    if (logStats.errors.length > 0) process.stderr.write(`bench: workerd error logs:\n  ${logStats.errors.join("\n  ")}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function printTable(r) {
+  const pad = (s, n) => String(s).padStart(n);
+  const padEnd = (s, n) => String(s).padEnd(n);
+  const p = r.scenarios.passthrough;
+  const g = r.scenarios.gateway;
+  const mark = (t) => (t.pass ? "PASS" : "MISS");
+  log("");
+  const rounds = r.rounds.noisyRun
+    ? `all ${r.rounds.run} rounds (only ${r.rounds.clean} clean)`
+    : `${r.rounds.used.length} ${r.rounds.run > r.rounds.used.length ? `clean rounds of ${r.rounds.run}` : "rounds"}`;
+  if (!r.valid) log(`INVALID RUN — ${r.failures.join("; ")}`);
+  log(`Composite gateway benchmark — ${rounds} × ${r.config.sliceSeconds} s per scenario, ${r.config.connections} connections, ${r.config.route}, workerd ${r.machine.workerd}, ${r.machine.cpus} CPUs`);
+  log("");
+  log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
+  for (const [name, s] of [["passthrough", p], ["gateway", g]]) {
+    log(
+      `${padEnd(name, 12)}${pad(s.median.reqPerSec.toFixed(0), 16)}${pad(s.median.p50Ms.toFixed(1), 9)}${pad(s.median.p99Ms.toFixed(1), 9)}` +
+        `${pad(s.total.workerdCpuUsPerRequest.toFixed(0), 12)}${pad(s.total.non2xx + s.total.errors, 9)}${pad(s.total.completed, 10)}`,
+    );
+  }
+  log("");
+  const t = r.targets;
+  log(`${padEnd("gateway / passthrough req/s (median of rounds)", 50)}${pad(t.ratio.value.toFixed(2), 8)}   target ${padEnd(t.ratio.target, 7)} ${mark(t.ratio)}`);
+  log(`${padEnd("D1 statements per 1,000 gateway requests", 50)}${pad(t.d1StatementsPer1000.value.toFixed(2), 8)}   target ${padEnd(t.d1StatementsPer1000.target, 7)} ${mark(t.d1StatementsPer1000)}`);
+  log(`${padEnd("KV reads per 1,000 gateway requests", 50)}${pad(t.kvReadsPer1000.value.toFixed(2), 8)}   target ${padEnd(t.kvReadsPer1000.target, 7)} ${mark(t.kvReadsPer1000)}`);
+  log(
+    `${padEnd("workerd CPU per request, gateway / passthrough", 50)}${pad(r.ratio.workerdCpuPerRequest.toFixed(2), 8)}   (+${r.ratio.gatewayCpuOverheadUsPerRequest.toFixed(0)} µs per request)`,
+  );
+  log(`per-round ratios: ${r.ratio.perRound.map((x) => x.toFixed(2)).join(" ")}`);
+  const i = r.instrumentation;
+  log(
+    `counted over ${i.windowSeconds} s: ${i.gatewayRequests} gateway requests, ${i.d1Statements} D1 statements in ${i.d1Batches} batches` +
+      ` (KeyLimiter alarm flushes ${i.keyLimiterFlushesCounted ? "seen" : "NOT seen"}), ${i.kvReads} KV reads, ${i.kvWrites} KV writes`,
+  );
+  const pct = (x) => `${Math.round(x * 100)} %`;
+  const util = (s) => `workerd ${pct(s.median.workerdCpuUtil)}, load generator ${pct(s.median.loaderCpuUtil)}, host ${pct(s.median.hostCpuUtil)}, other processes ${pct(s.median.foreignCpuUtil)}`;
+  log(`CPU busy (median of slices, 100 % = one core): passthrough: ${util(p)}; gateway: ${util(g)}`);
+  if (r.rounds.noisyRun) {
+    log(`WARNING: other processes used more than ${pct(r.rounds.noisyThresholdCores)} of a core during ${r.rounds.run - r.rounds.clean} of ${r.rounds.run} rounds; the figures above include those rounds and are less trustworthy — rerun on a quieter machine`);
+  } else if (r.rounds.run > r.rounds.clean) {
+    log(`${r.rounds.run - r.rounds.clean} noisy round(s) (other processes > ${pct(r.rounds.noisyThresholdCores)} of a core) were left out and replaced`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const state = { mf: null, loader: null };
+let cleaning = null;
+function cleanup() {
+  cleaning ??= (async () => {
+    if (state.loader) await state.loader.stop().catch(() => {});
+    if (state.mf) await state.mf.dispose().catch(() => {});
+  })();
+  return cleaning;
+}
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}, stopping\n`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench: FAILED: ${error?.stack ?? error}\n`);
+  if (logStats.errors.length > 0) process.stderr.write(`bench: workerd error logs:\n  ${logStats.errors.join("\n  ")}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
