@@ -25,7 +25,6 @@ export default defineConfig(async () => {
                   KEY_HASH_SECRET: "test-key-hash-secret",
                   ORIGIN_SIGNING_SECRET: "test-origin-signing-secret",
                   OPERATOR_TOKEN: "test-operator-token",
-                  ORIGIN_TIMEOUT_MS: "1000",
                 },
                 serviceBindings: { ORIGIN: "composite-sample-origin", COMPRESSING_ORIGIN: "compressing-origin" },
                 workers: [

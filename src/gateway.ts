@@ -8,6 +8,7 @@
  */
 import type { Context } from "hono";
 import type { AppEnv, Env } from "./env";
+import { startDeadline, TIMED_OUT, within, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
 import { readApiKey } from "./keys/credentials";
 import { parseKey } from "./keys/format";
@@ -43,13 +44,16 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
   const caller = await identifyCaller(c);
   if (caller.route.gateway) throw routeNotFound(request.method, new URL(request.url).pathname); // never forwarded
   const body = await bodyToForward(request, caller.maxBytes);
-  const admission = await admitCaller(c, caller);
+  const deadline = startDeadline(c.env.ORIGIN_TIMEOUT_MS);
+  const admission = await admitCaller(c, caller, deadline);
 
   const requestId = c.get("requestId");
   const identity = { ...caller.facts, scopes: admission.scopes, requestId, timestamp: Math.floor(Date.now() / 1000) };
   let upstream: Response;
   try {
-    upstream = await forwardToOrigin(request, new URL(request.url), identity, c.env, body);
+    // A limiter that timed out on a fail-open route used the time up; the origin gets its own.
+    const originDeadline = deadline.passed ? startDeadline(c.env.ORIGIN_TIMEOUT_MS) : deadline;
+    upstream = await forwardToOrigin(request, new URL(request.url), identity, c.env, body, originDeadline);
   } catch (error) {
     throw error instanceof GatewayError && admission.rate !== null ? withRateHeaders(error, admission.rate) : error;
   }
@@ -61,7 +65,8 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
 
 /** Everything up to and including the one Durable Object call: for the gateway's own API too. */
 export async function admitRequest(c: Context<AppEnv>): Promise<Admission> {
-  return admitCaller(c, await identifyCaller(c));
+  const caller = await identifyCaller(c);
+  return admitCaller(c, caller, startDeadline(c.env.ORIGIN_TIMEOUT_MS));
 }
 
 /** https → route table → credentials → key format → key index. Refusals before I/O where possible. */
@@ -94,8 +99,8 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   return { route, facts, clientIp, maxBytes };
 }
 
-async function admitCaller(c: Context<AppEnv>, { route, facts, clientIp }: Caller): Promise<Admission> {
-  const decision = await admit(c, facts, route, c.req.header("origin") ?? null);
+async function admitCaller(c: Context<AppEnv>, { route, facts, clientIp }: Caller, deadline: Deadline): Promise<Admission> {
+  const decision = await admit(c, facts, route, c.req.header("origin") ?? null, deadline);
   if (!decision.ok) throw await refusal(c.env, clientIp, decision);
   return { route, facts, scopes: decision.scopes, rate: decision.rate };
 }
@@ -111,26 +116,36 @@ type Admitted = { ok: true; scopes: readonly string[]; rate: RateSnapshot | null
  * fail-open class (LIMITER_FAIL_OPEN, event ingestion by default) go through and are counted
  * once the limiter is back; all others answer 503.
  */
-async function admit(c: Context<AppEnv>, facts: KeyFacts, route: RouteRule, origin: string | null): Promise<Admitted | Extract<AdmitDecision, { ok: false }>> {
-  const limiter = keyLimiter(c.env, facts.keyId);
+async function admit(
+  c: Context<AppEnv>,
+  facts: KeyFacts,
+  route: RouteRule,
+  origin: string | null,
+  deadline: Deadline,
+): Promise<Admitted | Extract<AdmitDecision, { ok: false }>> {
   try {
-    return await limiter.admit({
-      keyId: facts.keyId,
-      need: { permission: route.permission, publicKey: route.publicKey, action: route.action },
-      origin,
-    });
+    const settled = await within(deadline, askLimiter(c.env, facts.keyId, route, origin));
+    if (settled !== TIMED_OUT) return settled;
   } catch {
-    if (!failsOpen(c.env, route)) {
-      throw new GatewayError("limiter_unavailable", "Rate limiting is briefly unavailable for this key. Retry in a second.", {
-        headers: { "Retry-After": "1" },
-      });
-    }
-    const at = Date.now();
-    c.executionCtx.waitUntil(countLater(c.env, facts.keyId, at));
-    // What the key may do is unknown without its limiter: the origin is told no more than the route needed.
-    const scopes = facts.type === "public" ? PUBLIC_KEY_SCOPES : [route.permission];
-    return { ok: true, scopes, rate: null };
+    // Unreachable or overloaded: the failure policy below, as for one that did not answer in time.
   }
+  if (!failsOpen(c.env, route)) {
+    throw new GatewayError("limiter_unavailable", "Rate limiting is briefly unavailable for this key. Retry in a second.", {
+      headers: { "Retry-After": "1" },
+    });
+  }
+  c.executionCtx.waitUntil(countLater(c.env, facts.keyId, Date.now()));
+  // What the key may do is unknown without its limiter: the origin is told no more than the route needed.
+  const scopes = facts.type === "public" ? PUBLIC_KEY_SCOPES : [route.permission];
+  return { ok: true, scopes, rate: null };
+}
+
+async function askLimiter(env: Env, keyId: string, route: RouteRule, origin: string | null): Promise<AdmitDecision> {
+  return keyLimiter(env, keyId).admit({
+    keyId,
+    need: { permission: route.permission, publicKey: route.publicKey, action: route.action },
+    origin,
+  });
 }
 
 function failsOpen(env: Env, route: RouteRule): boolean {

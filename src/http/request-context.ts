@@ -31,7 +31,7 @@ function logRequest(c: Context<AppEnv>, latencyMs: number): void {
       time: new Date().toISOString(),
       request_id: c.get("requestId"),
       method: c.req.method,
-      path: new URL(c.req.url).pathname,
+      path: c.req.path,
       route: c.get("route") ?? null,
       status,
       code: c.get("errorCode") ?? null,

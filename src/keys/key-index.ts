@@ -28,17 +28,18 @@ export function hashKey(secret: string, key: string): Promise<string> {
 }
 
 /**
- * Isolate memory cache, hash → facts (or null for a hash no key has). Both answers are safe to
- * keep: facts never change, and a hash that is unknown now belongs to a key nobody has been
- * given (keys are random and shown only after their record is written). Bounded; the oldest
- * entry goes first.
+ * Isolate memory cache, key → facts (or null for a key no record has). It is keyed by the key
+ * as presented so that a hit costs no HMAC; it lives only in this isolate's memory, next to the
+ * requests that carried those keys, and is never logged or written anywhere. Both answers are
+ * safe to keep: facts never change, and a key that is unknown now is one nobody was given (keys
+ * are random and shown only after their record is written). Bounded; the oldest entry goes first.
  */
 const MAX_CACHED = 10_000;
 const cache = new Map<string, KeyFacts | null>();
 
-function remember(hash: string, facts: KeyFacts | null): void {
+function remember(key: string, facts: KeyFacts | null): void {
   if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-  cache.set(hash, facts);
+  cache.set(key, facts);
 }
 
 interface KeyRow {
@@ -53,20 +54,20 @@ export async function lookupKey(
   key: string,
   waitUntil: (promise: Promise<unknown>) => void,
 ): Promise<KeyFacts | null> {
-  const hash = await hashKey(env.KEY_HASH_SECRET, key);
-  const cached = cache.get(hash);
+  const cached = cache.get(key);
   if (cached !== undefined) return cached;
+  const hash = await hashKey(env.KEY_HASH_SECRET, key);
 
   const fromKv = await env.KEYS.get<KeyFacts>(kvKeyName(hash), { type: "json", cacheTtl: 3600 });
   if (fromKv !== null) {
-    remember(hash, fromKv);
+    remember(key, fromKv);
     return fromKv;
   }
   const row = await env.DB.prepare("SELECT id, project_id, type, environment FROM api_keys WHERE key_hash = ?1")
     .bind(hash)
     .first<KeyRow>();
   const facts = row === null ? null : { keyId: row.id, projectId: row.project_id, type: row.type, environment: row.environment };
-  remember(hash, facts);
+  remember(key, facts);
   if (facts !== null) waitUntil(env.KEYS.put(kvKeyName(hash), JSON.stringify(facts)));
   return facts;
 }

@@ -7,9 +7,8 @@
 import type { Env } from "../env";
 import { API_KEY_PARAM } from "../keys/credentials";
 import { GatewayError } from "../http/problem";
+import { TIMED_OUT, within, type Deadline } from "../http/deadline";
 import { addIdentity, IDENTITY_HEADER_PREFIX, type Identity } from "./identity";
-
-const DEFAULT_TIMEOUT_MS = 30_000;
 
 export async function forwardToOrigin(
   request: Request,
@@ -17,6 +16,7 @@ export async function forwardToOrigin(
   identity: Identity,
   env: Env,
   body: ReadableStream | Uint8Array | null,
+  deadline: Deadline,
 ): Promise<Response> {
   const target = originUrl(url, env);
   const headers = new Headers(request.headers);
@@ -26,21 +26,18 @@ export async function forwardToOrigin(
   }
   await addIdentity(headers, identity, env.ORIGIN_SIGNING_SECRET);
 
-  const timeoutMs = Number(env.ORIGIN_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS;
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  const init: RequestInit = { method: request.method, headers, body, redirect: "manual", signal: abort.signal };
+  const init: RequestInit = { method: request.method, headers, body, redirect: "manual" };
+  let answer: Response | typeof TIMED_OUT;
   try {
-    return env.ORIGIN !== undefined ? await env.ORIGIN.fetch(target, init) : await fetch(target, init);
-  } catch (error) {
-    if (abort.signal.aborted) {
-      throw new GatewayError("origin_timeout", `The origin did not answer within ${timeoutMs} ms. Retry later; the request may or may not have been processed.`);
-    }
+    answer = await within(deadline, env.ORIGIN !== undefined ? env.ORIGIN.fetch(target, init) : fetch(target, init));
+  } catch {
     throw new GatewayError("origin_unavailable", "The origin could not be reached. Retry later.");
-  } finally {
-    // Only the wait for the response head is bounded; a long streamed body may take its time.
-    clearTimeout(timer);
   }
+  if (answer === TIMED_OUT) {
+    // The subrequest is abandoned; it ends with this request.
+    throw new GatewayError("origin_timeout", `The origin did not answer within ${deadline.ms} ms. Retry later; the request may or may not have been processed.`);
+  }
+  return answer;
 }
 
 /** The origin URL for this request: base + path + query without the key. */

@@ -10,8 +10,8 @@ import { generateKey } from "../../src/keys/format";
 import { keyLimiter } from "../../src/limiter/key-limiter";
 import { env, expectProblem, mintKey, newProject, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
-/** The real env, with every admit() on the KeyLimiter failing as an overloaded object would. */
-function limiterDown(overrides: Partial<typeof env> = {}): typeof env {
+/** The real env, with every admit() on the KeyLimiter failing as an overloaded object would (or never answering). */
+function limiterDown(overrides: Partial<typeof env> = {}, failure: () => Promise<never> = () => Promise.reject(new Error("Durable Object is overloaded"))): typeof env {
   const KEY_LIMITER = new Proxy(env.KEY_LIMITER, {
     get(target, prop) {
       if (prop !== "getByName") return Reflect.get(target, prop, target);
@@ -19,7 +19,7 @@ function limiterDown(overrides: Partial<typeof env> = {}): typeof env {
         const stub = target.getByName(name);
         return new Proxy(stub, {
           get(stubTarget, method) {
-            if (method === "admit") return () => Promise.reject(new Error("Durable Object is overloaded"));
+            if (method === "admit") return failure;
             return Reflect.get(stubTarget, method, stubTarget);
           },
         });
@@ -65,6 +65,17 @@ describe("limiter unreachable", () => {
     const res = await send(path, withKey(key.key, { method, body: method === "GET" ? undefined : "{}" }), limiterDown());
     await expectProblem(res, 503, "limiter_unavailable", key.key);
     expect(res.headers.get("retry-after")).toBe("1");
+  });
+
+  it("a limiter that does not answer within ORIGIN_TIMEOUT_MS counts as unreachable", async () => {
+    const hung = () => new Promise<never>(() => {});
+    const started = Date.now();
+    const closed = await send("/v1/events", withKey(key.key), limiterDown({ ORIGIN_TIMEOUT_MS: "200" }, hung));
+    await expectProblem(closed, 503, "limiter_unavailable", key.key);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Ingestion fails open, and the origin still gets its own full time.
+    const open = await send("/v1/events", withKey(key.key, { method: "POST", body: "{}" }), limiterDown({ ORIGIN_TIMEOUT_MS: "200" }, hung));
+    expect(open.status).toBe(200);
   });
 
   it("the fail-open classes are configurable: with none, ingestion fails closed too", async () => {
