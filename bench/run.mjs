@@ -50,7 +50,8 @@ const TARGETS = { ratio: 0.6, d1StatementsPer1000: 5, kvReadsPer1000: 1 };
 const MAX_BAD_SHARE = 0.001;
 /** Other processes' CPU use (in cores) above which a slice, and its round, count as noisy. */
 const NOISY_CORES = 0.15;
-const SCENARIOS = ["passthrough", "gateway"];
+/** passthrough: forwards only; bucket: + one RPC to a minimal token-bucket object; gateway: the real thing. */
+const SCENARIOS = ["passthrough", "bucket", "gateway"];
 const SECRETS = {
   KEY_HASH_SECRET: "bench-key-hash-secret-0123456789abcdef",
   ORIGIN_SIGNING_SECRET: "bench-origin-signing-secret-0123456789",
@@ -183,6 +184,7 @@ async function build() {
   };
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "instrumented-gateway.ts")], outfile: path.join(BUILD_DIR, "gateway.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "passthrough.ts")], outfile: path.join(BUILD_DIR, "passthrough.js") });
+  await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "minimal-bucket.ts")], outfile: path.join(BUILD_DIR, "bucket.js") });
   await esbuild.stop(); // its service process would otherwise live as long as we do
 }
 
@@ -227,6 +229,16 @@ function miniflareOptions(wrangler) {
         scriptPath: path.join(BUILD_DIR, "passthrough.js"),
         compatibilityDate,
         compatibilityFlags,
+        serviceBindings: { ORIGIN: "origin" },
+        unsafeDirectSockets: direct,
+      },
+      {
+        name: "bucket",
+        modules: true,
+        scriptPath: path.join(BUILD_DIR, "bucket.js"),
+        compatibilityDate,
+        compatibilityFlags,
+        durableObjects: { BUCKET: { className: "MinimalBucket", useSQLite: true } },
         serviceBindings: { ORIGIN: "origin" },
         unsafeDirectSockets: direct,
       },
@@ -397,6 +409,7 @@ async function main() {
   const urls = {
     gateway: (await state.mf.unsafeGetDirectURL("gateway")).href,
     passthrough: (await state.mf.unsafeGetDirectURL("passthrough")).href,
+    bucket: (await state.mf.unsafeGetDirectURL("bucket")).href,
   };
   const migrations = await applyMigrations(await state.mf.getD1Database("DB", "gateway"), wrangler);
   const { projectId, keys } = await createKeys(urls.gateway, CONFIG.keys);
@@ -460,16 +473,18 @@ async function main() {
   const allRounds = [];
   const maxRounds = CONFIG.rounds + CONFIG.maxExtraRounds;
   for (let r = 0; r < maxRounds && allRounds.filter((x) => !x.noisy).length < CONFIG.rounds; r++) {
-    const order = r % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse();
+    // Each round starts with a different scenario, so none always runs first or last.
+    const order = SCENARIOS.map((_, i) => SCENARIOS[(i + r) % SCENARIOS.length]);
     const inRound = {};
     for (const [position, scenario] of order.entries()) {
       inRound[scenario] = { round: r + 1, position: position + 1, ...(await slice(scenario, CONFIG.sliceSeconds)) };
       await sleep(CONFIG.pauseBetweenSlicesMs);
     }
     const ratio = inRound.gateway.reqPerSec / inRound.passthrough.reqPerSec;
+    const bucketRatio = inRound.bucket.reqPerSec / inRound.passthrough.reqPerSec;
     const otherLoad = Math.max(...SCENARIOS.map((s) => inRound[s].foreignCpuUtil));
     const noisy = otherLoad > NOISY_CORES;
-    allRounds.push({ round: r + 1, order, ratio, otherLoad, noisy, slices: inRound });
+    allRounds.push({ round: r + 1, order, ratio, bucketRatio, otherLoad, noisy, slices: inRound });
     log(
       `  round ${r + 1}: ` +
         order.map((s) => `${s} ${Math.round(inRound[s].reqPerSec)} req/s`).join(", ") +
@@ -484,6 +499,7 @@ async function main() {
   const noisyRun = !enoughClean && allRounds.some((x) => x.noisy);
   const slices = Object.fromEntries(SCENARIOS.map((s) => [s, usedRounds.map((x) => x.slices[s])]));
   const ratios = usedRounds.map((x) => x.ratio);
+  const bucketRatios = usedRounds.map((x) => x.bucketRatio);
 
   let counters = await (await fetch(new URL("/__bench/counters", urls.gateway))).json();
   const gatewayLogLines = logStats.lines - logLinesAtReset;
@@ -629,7 +645,7 @@ async function main() {
       migrations,
       projectId,
       keys: keys.map(({ id, type }) => ({ id, type })),
-      origin: "bench/origin.js bound as the ORIGIN service binding of both workers",
+      origin: "bench/origin.js bound as the ORIGIN service binding of every scenario",
       transport: "autocannon → workerd direct sockets (Miniflare unsafeDirectSockets), no wrangler dev proxy",
     },
     rounds: {
@@ -649,6 +665,9 @@ async function main() {
       fromRounds: usedRounds.map((x) => x.round),
       workerdCpuPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest / scenarios.passthrough.total.workerdCpuUsPerRequest, 3),
       gatewayCpuOverheadUsPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
+      bucketOverPassthroughReqPerSec: round(median(bucketRatios), 3),
+      gatewayOverBucketReqPerSec: round(median(usedRounds.map((x) => x.slices.gateway.reqPerSec / x.slices.bucket.reqPerSec)), 3),
+      bucketCpuOverheadUsPerRequest: round(scenarios.bucket.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
     },
     instrumentation,
     targets,
@@ -672,6 +691,7 @@ function printTable(r) {
   const padEnd = (s, n) => String(s).padEnd(n);
   const p = r.scenarios.passthrough;
   const g = r.scenarios.gateway;
+  const b = r.scenarios.bucket;
   const mark = (t) => (t.pass ? "PASS" : "MISS");
   log("");
   const rounds = r.rounds.noisyRun
@@ -681,7 +701,7 @@ function printTable(r) {
   log(`Composite gateway benchmark — ${rounds} × ${r.config.sliceSeconds} s per scenario, ${r.config.connections} connections, ${r.config.route}, workerd ${r.machine.workerd}, ${r.machine.cpus} CPUs`);
   log("");
   log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
-  for (const [name, s] of [["passthrough", p], ["gateway", g]]) {
+  for (const [name, s] of [["passthrough", p], ["bucket", b], ["gateway", g]]) {
     log(
       `${padEnd(name, 12)}${pad(s.median.reqPerSec.toFixed(0), 16)}${pad(s.median.p50Ms.toFixed(1), 9)}${pad(s.median.p99Ms.toFixed(1), 9)}` +
         `${pad(s.total.workerdCpuUsPerRequest.toFixed(0), 12)}${pad(s.total.non2xx + s.total.errors, 9)}${pad(s.total.completed, 10)}`,
@@ -696,6 +716,10 @@ function printTable(r) {
     `${padEnd("workerd CPU per request, gateway / passthrough", 50)}${pad(r.ratio.workerdCpuPerRequest.toFixed(2), 8)}   (+${r.ratio.gatewayCpuOverheadUsPerRequest.toFixed(0)} µs per request)`,
   );
   log(`per-round ratios: ${r.ratio.perRound.map((x) => x.toFixed(2)).join(" ")}`);
+  log(
+    `reference: a minimal per-key token-bucket object (one RPC per request, nothing else) reaches ${r.ratio.bucketOverPassthroughReqPerSec.toFixed(2)} of the pass-through` +
+      ` (+${r.ratio.bucketCpuOverheadUsPerRequest.toFixed(0)} µs per request); the gateway reaches ${r.ratio.gatewayOverBucketReqPerSec.toFixed(2)} of that`,
+  );
   const i = r.instrumentation;
   log(
     `counted over ${i.windowSeconds} s: ${i.gatewayRequests} gateway requests, ${i.d1Statements} D1 statements in ${i.d1Batches} batches` +
@@ -703,7 +727,7 @@ function printTable(r) {
   );
   const pct = (x) => `${Math.round(x * 100)} %`;
   const util = (s) => `workerd ${pct(s.median.workerdCpuUtil)}, load generator ${pct(s.median.loaderCpuUtil)}, host ${pct(s.median.hostCpuUtil)}, other processes ${pct(s.median.foreignCpuUtil)}`;
-  log(`CPU busy (median of slices, 100 % = one core): passthrough: ${util(p)}; gateway: ${util(g)}`);
+  log(`CPU busy (median of slices, 100 % = one core): passthrough: ${util(p)}; bucket: ${util(b)}; gateway: ${util(g)}`);
   if (r.rounds.noisyRun) {
     log(`WARNING: other processes used more than ${pct(r.rounds.noisyThresholdCores)} of a core during ${r.rounds.run - r.rounds.clean} of ${r.rounds.run} rounds; the figures above include those rounds and are less trustworthy — rerun on a quieter machine`);
   } else if (r.rounds.run > r.rounds.clean) {
