@@ -3,7 +3,7 @@
 // same workerd, in the same run. See bench/README.md for what is measured and how to read it.
 //
 //   BENCH_SECONDS=4      length of one measured slice
-//   BENCH_ROUNDS=8       rounds; each round runs one slice of each scenario, order alternating
+//   BENCH_ROUNDS=8       rounds; each round runs one slice of each scenario, order rotating
 //   BENCH_WARMUP_SECONDS warm-up slice per scenario before the counters are reset (default BENCH_SECONDS)
 //   BENCH_CONNECTIONS=50 autocannon connections
 //   BENCH_KEYS=8         API keys (connection i uses key i mod BENCH_KEYS)
@@ -469,7 +469,7 @@ async function main() {
   await fetch(new URL("/__bench/counters", urls.gateway), { method: "POST" });
   const logLinesAtReset = logStats.lines;
 
-  log(`bench: ${CONFIG.rounds} rounds × ${SCENARIOS.length} scenarios × ${CONFIG.sliceSeconds} s, order alternating`);
+  log(`bench: ${CONFIG.rounds} rounds × ${SCENARIOS.length} scenarios × ${CONFIG.sliceSeconds} s, order rotating`);
   const allRounds = [];
   const maxRounds = CONFIG.rounds + CONFIG.maxExtraRounds;
   for (let r = 0; r < maxRounds && allRounds.filter((x) => !x.noisy).length < CONFIG.rounds; r++) {
