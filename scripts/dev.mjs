@@ -38,10 +38,10 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
+import { anyFreePort, portIsFree } from "./ports.mjs";
 import {
   createOperatorClient,
   devVarsPathFor,
@@ -232,30 +232,9 @@ function gatewayPort() {
   return port;
 }
 
-/** Resolves to true when nothing listens on 127.0.0.1:port. */
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
 async function pickOriginPort(gateway) {
   if (gateway < 65535 && (await portIsFree(gateway + 1))) return gateway + 1;
   return anyFreePort();
-}
-
-/** A port the OS says is free right now. */
-function anyFreePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host: "127.0.0.1", port: 0 }, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function applyMigrations() {

@@ -9,7 +9,7 @@
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
+import { anyFreePort, portIsFree } from "../scripts/ports.mjs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,32 +42,13 @@ function fingerprint(file) {
 }
 
 /** Resolves to true when nothing listens on 127.0.0.1:port. */
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-function osFreePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host: "127.0.0.1", port: 0 }, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** A free port whose successor is free too (dev.mjs gives PORT+1 to the sample origin when it can). */
 async function freePortPair() {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await osFreePort();
+    const port = await anyFreePort();
     if (port < 65535 && (await portIsFree(port + 1))) return port;
   }
-  return osFreePort();
+  return anyFreePort();
 }
 
 /** Every process below pid (children, grandchildren: wrangler and its workerd), from `ps`. */
