@@ -25,6 +25,7 @@ const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** A caller whose key has been found; not yet admitted. */
 interface Caller {
+  url: URL;
   route: RouteRule;
   facts: KeyFacts;
   clientIp: string | null;
@@ -42,7 +43,7 @@ export interface Admission {
 export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response> {
   const request = c.req.raw;
   const caller = await identifyCaller(c);
-  if (caller.route.gateway) throw routeNotFound(request.method, new URL(request.url).pathname); // never forwarded
+  if (caller.route.gateway) throw routeNotFound(request.method, caller.url.pathname); // never forwarded
   const body = await bodyToForward(request, caller.maxBytes);
   const deadline = startDeadline(c.env.ORIGIN_TIMEOUT_MS);
   const admission = await admitCaller(c, caller, deadline);
@@ -53,7 +54,7 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
   try {
     // A limiter that timed out on a fail-open route used the time up; the origin gets its own.
     const originDeadline = deadline.passed ? startDeadline(c.env.ORIGIN_TIMEOUT_MS) : deadline;
-    upstream = await forwardToOrigin(request, new URL(request.url), identity, c.env, body, originDeadline);
+    upstream = await forwardToOrigin(request, caller.url, identity, c.env, body, originDeadline);
   } catch (error) {
     throw error instanceof GatewayError && admission.rate !== null ? withRateHeaders(error, admission.rate) : error;
   }
@@ -96,7 +97,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   }
   c.set("keyId", facts.keyId);
   c.set("projectId", facts.projectId);
-  return { route, facts, clientIp, maxBytes };
+  return { url, route, facts, clientIp, maxBytes };
 }
 
 async function admitCaller(c: Context<AppEnv>, { route, facts, clientIp }: Caller, deadline: Deadline): Promise<Admission> {
