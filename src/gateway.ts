@@ -10,6 +10,7 @@ import type { Context } from "hono";
 import type { AppEnv, Env } from "./env";
 import { startDeadline, TIMED_OUT, within, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
+import { redactKeys } from "./http/redact";
 import { readApiKey } from "./keys/credentials";
 import { parseKey } from "./keys/format";
 import { lookupKey, type KeyFacts } from "./keys/key-index";
@@ -107,7 +108,7 @@ async function admitCaller(c: Context<AppEnv>, { route, facts, clientIp }: Calle
 }
 
 function routeNotFound(method: string, pathname: string): GatewayError {
-  return new GatewayError("route_not_found", `${method} ${pathname} is not an API route. See the API reference for the routes.`);
+  return new GatewayError("route_not_found", `${method} ${redactKeys(pathname)} is not an API route. See the API reference for the routes.`);
 }
 
 type Admitted = { ok: true; scopes: readonly string[]; rate: RateSnapshot | null };
@@ -181,6 +182,6 @@ function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError 
 /** Keys must not cross the network in the clear; local development is the one exception. */
 function requireHttps(url: URL): void {
   if (url.protocol === "http:" && !LOCAL_HOSTS.has(url.hostname)) {
-    throw new GatewayError("https_required", `Use https://${url.host}${url.pathname}: API keys must not be sent over plain HTTP.`);
+    throw new GatewayError("https_required", `Use https://${url.host}${redactKeys(url.pathname)}: API keys must not be sent over plain HTTP.`);
   }
 }

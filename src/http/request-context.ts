@@ -2,7 +2,7 @@
  * Request id and the one structured log line per request.
  *
  * The log line is built from an allow-list of fields: method, path (never the query string,
- * which may carry `?api_key=`), route pattern, status, error code, key id, project id, latency.
+ * which may carry `?api_key=`; key-shaped path segments redacted), route pattern, status, error code, key id, project id, latency.
  * Nothing from the request's headers or body is logged, so a key, its hash or an Authorization
  * header cannot reach the logs by accident.
  */
@@ -10,6 +10,7 @@ import type { Context, ErrorHandler, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../env";
 import { GatewayError, problemResponse } from "./problem";
+import { redactKeys } from "./redact";
 
 export function newRequestId(): string {
   return "req_" + crypto.randomUUID().replaceAll("-", "");
@@ -31,7 +32,7 @@ function logRequest(c: Context<AppEnv>, latencyMs: number): void {
       time: new Date().toISOString(),
       request_id: c.get("requestId"),
       method: c.req.method,
-      path: c.req.path,
+      path: redactKeys(c.req.path),
       route: c.get("route") ?? null,
       status,
       code: c.get("errorCode") ?? null,

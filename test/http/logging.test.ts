@@ -52,6 +52,9 @@ describe("request log", () => {
     await gateway("/v1/events", withKey(` ${created.key}`, { method: "POST" }));
     await gateway(`/v1/events?api_key=${publicKey.key}`, withKey(created.key, { method: "POST" }));
     await gateway("/v1/nowhere", withKey(created.key));
+    const keyInPath = await gateway(`/v1/events/${publicKey.key}`, { method: "POST" });
+    expect(keyInPath.status).toBe(404);
+    expect(await keyInPath.text()).not.toContain(publicKey.key);
     await operator("DELETE", `/keys/${created.id}`);
     await gateway("/v1/events", withKey(created.key, { method: "POST", body: "{}" }));
 
@@ -91,5 +94,15 @@ describe("request log", () => {
       code: "insufficient_permissions",
       key_id: key.id,
     });
+  });
+});
+
+describe("redactKeys", () => {
+  it("replaces key-shaped text and leaves the rest", async () => {
+    const { redactKeys } = await import("../../src/http/redact");
+    expect(redactKeys("/v1/events/sk_live_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz44XL3S/x")).toBe("/v1/events/[redacted key]/x");
+    expect(redactKeys("/v1/pk_test_abc and sk_test_")).toBe("/v1/[redacted key] and [redacted key]");
+    expect(redactKeys("/v1/users/desk_test")).toBe("/v1/users/desk_test");
+    expect(redactKeys("/v1/events")).toBe("/v1/events");
   });
 });
