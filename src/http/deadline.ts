@@ -1,9 +1,9 @@
 /**
- * One timer per request, for everything the request may wait on: the origin's answer (504 past
- * ORIGIN_TIMEOUT_MS) and a turn at its key's limiter (admission.ts). A timer is among the
- * costliest things a request does in workerd (≈50 µs of CPU, measured with `npm run bench`), so
- * there is one, started when the key is known, and raced — never an AbortController per fetch.
- * A pending timer also tells workerd that a request waiting on another request's RPC is alive.
+ * One timer per request, for everything the request may wait on: its key's limiter (a limiter
+ * that does not answer in time counts as unreachable) and the origin's answer (504 past
+ * ORIGIN_TIMEOUT_MS). A timer is among the costliest things a request does in workerd (≈40–50 µs
+ * of CPU, measured with `npm run bench`), so there is one, started before the limiter call, and
+ * raced — never an AbortController plus a timer per fetch.
  */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 

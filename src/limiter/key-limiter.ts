@@ -180,12 +180,10 @@ export class KeyLimiter extends DurableObject<Env> {
           lastUsedAt === null ? null : new Date(lastUsedAt).toISOString(),
         ),
       ]);
-      const today = utcDay(Date.now());
       for (const { day, requests, rejected } of sent) {
         const now = this.days.get(day)!;
         if (now.requests !== requests || now.rejected !== rejected) continue; // counted on meanwhile
-        this.unflushed.delete(day);
-        if (day !== today) this.days.delete(day);
+        this.unflushed.delete(day); // persist() below drops past days D1 now has
       }
     } catch (error) {
       // Nothing is lost: the totals stay unflushed and go with the next attempt.

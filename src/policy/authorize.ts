@@ -77,7 +77,7 @@ export const PUBLIC_KEY_SCOPES: readonly string[] = [...new Set(ROUTES.filter((r
 const UNRESTRICTED_SCOPES: readonly string[] = [...SCOPES, "admin"];
 
 /** The scopes the origin is told about (X-Composite-Scopes): what this key may actually do. */
-export function effectiveScopes(policy: KeyPolicy): readonly string[] {
+export function effectiveScopes(policy: Pick<KeyPolicy, "type" | "scopes">): readonly string[] {
   if (policy.type === "public") return PUBLIC_KEY_SCOPES;
   return policy.scopes ?? UNRESTRICTED_SCOPES;
 }

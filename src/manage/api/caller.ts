@@ -12,8 +12,8 @@ import type { AppEnv } from "../../env";
 import type { Admission } from "../../gateway";
 import { GatewayError } from "../../http/problem";
 import type { KeyRecord } from "../../keys/key-records";
-import { PUBLIC_KEY_SCOPES } from "../../policy/authorize";
-import { SCOPES, type Scope } from "../../policy/routes";
+import { effectiveScopes } from "../../policy/authorize";
+import type { Scope } from "../../policy/routes";
 import type { AuditEntry } from "../audit";
 
 export function admissionOf(c: Context<AppEnv>): Admission {
@@ -37,8 +37,7 @@ export function visibleKey(admission: Admission, record: KeyRecord | null): KeyR
 
 /** Refuses acting on (or creating) a key that could do more than the caller. */
 export function requireNoEscalation(admission: Admission, target: { type: KeyRecord["type"]; scopes: Scope[] | null }): void {
-  const targetScopes = target.type === "public" ? PUBLIC_KEY_SCOPES : (target.scopes ?? [...SCOPES, "admin"]);
-  const missing = targetScopes.filter((scope) => !admission.scopes.includes(scope));
+  const missing = effectiveScopes(target).filter((scope) => !admission.scopes.includes(scope));
   if (missing.length > 0) {
     throw new GatewayError(
       "insufficient_permissions",
