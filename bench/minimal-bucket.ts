@@ -9,7 +9,8 @@ import { DurableObject } from "cloudflare:workers";
 import { Hono } from "hono";
 
 interface BucketEnv {
-  ORIGIN: Fetcher;
+  ORIGIN?: Fetcher;
+  ORIGIN_URL?: string;
   BUCKET: DurableObjectNamespace<MinimalBucket>;
 }
 
@@ -36,7 +37,10 @@ app.all("*", async (c) => {
   }
   const url = new URL(request.url);
   const init: RequestInit = { method: request.method, headers: request.headers, body: request.body, redirect: "manual" };
-  const upstream = await c.env.ORIGIN.fetch(`https://origin${url.pathname}${url.search}`, init);
+  const upstream =
+    c.env.ORIGIN !== undefined
+      ? await c.env.ORIGIN.fetch(`https://origin${url.pathname}${url.search}`, init)
+      : await fetch((c.env.ORIGIN_URL ?? "").replace(/\/+$/, "") + url.pathname + url.search, init);
   return new Response(upstream.body, upstream);
 });
 

@@ -8,6 +8,12 @@
 //   BENCH_CONNECTIONS=50 autocannon connections
 //   BENCH_KEYS=8         API keys (connection i uses key i mod BENCH_KEYS)
 //   BENCH_MAX_EXTRA_ROUNDS extra rounds allowed to replace noisy ones (default half of BENCH_ROUNDS)
+//   BENCH_ORIGIN=http    how the Workers reach the origin: "http" (default) a Node server on
+//                        127.0.0.1 reached by fetch(ORIGIN_URL), as in production; "binding" the
+//                        origin as a Worker in the same workerd behind the ORIGIN service binding
+//   BENCH_PROFILE=1      instead of the rounds: one slice per scenario under V8's sampling profiler
+//                        (workerd's inspector); writes bench/results/<scenario>.cpuprofile and
+//                        prints self time by function. Figures from a profiled run are not a result.
 //
 // A round is "noisy" when other processes on the machine used more than NOISY_CORES of a CPU
 // during one of its slices; noisy rounds are repeated (up to BENCH_MAX_EXTRA_ROUNDS) and the
@@ -22,6 +28,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { connectInspector, profileDuring, reportProfile } from "./profile.mjs";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, "..");
@@ -43,6 +50,13 @@ const CONFIG = {
   keys: Math.floor(intEnv("BENCH_KEYS", 8)),
   maxExtraRounds: Math.floor(intEnv("BENCH_MAX_EXTRA_ROUNDS", Math.ceil(intEnv("BENCH_ROUNDS", 8) / 2), 0)),
   pauseBetweenSlicesMs: 250,
+  profile: process.env.BENCH_PROFILE === "1" ? "v8" : process.env.BENCH_PROFILE || null,
+  origin: (() => {
+    const origin = process.env.BENCH_ORIGIN || "http";
+    if (origin !== "http" && origin !== "binding") throw new Error(`BENCH_ORIGIN must be "http" or "binding" (got ${origin})`);
+    return origin;
+  })(),
+  inspectorPort: 9329,
   route: "POST /v1/events",
 };
 const TARGETS = { ratio: 0.6, d1StatementsPer1000: 5, kvReadsPer1000: 1 };
@@ -51,7 +65,9 @@ const MAX_BAD_SHARE = 0.001;
 /** Other processes' CPU use (in cores) above which a slice, and its round, count as noisy. */
 const NOISY_CORES = 0.15;
 /** passthrough: forwards only; bucket: + one RPC to a minimal token-bucket object; gateway: the real thing. */
-const SCENARIOS = ["passthrough", "bucket", "gateway"];
+const ALL_SCENARIOS = ["passthrough", "bucket", "gateway"];
+// A subset (BENCH_SCENARIOS=gateway,bucket) only for the profiling modes; a measured run needs all.
+const SCENARIOS = process.env.BENCH_PROFILE && process.env.BENCH_SCENARIOS ? process.env.BENCH_SCENARIOS.split(",") : ALL_SCENARIOS;
 const SECRETS = {
   KEY_HASH_SECRET: "bench-key-hash-secret-0123456789abcdef",
   ORIGIN_SIGNING_SECRET: "bench-origin-signing-secret-0123456789",
@@ -193,16 +209,20 @@ async function build() {
 
 const logStats = { lines: 0, errors: [] };
 
-function miniflareOptions(wrangler) {
+function miniflareOptions(wrangler, originUrl) {
   const compatibilityDate = wrangler.compatibility_date;
   const compatibilityFlags = wrangler.compatibility_flags ?? [];
   const sqliteClasses = new Set((wrangler.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
   const direct = [{ host: "127.0.0.1", port: 0 }];
+  // Every scenario reaches the same origin the same way: by HTTP, or by the service binding.
+  const toOrigin = originUrl === null ? { serviceBindings: { ORIGIN: "origin" } } : {};
+  const originVars = originUrl === null ? {} : { ORIGIN_URL: originUrl };
   return convertV4MiniflareOptions({
     host: "127.0.0.1",
     port: 0,
     cf: false,
     telemetry: { enabled: false },
+    ...(CONFIG.profile === "v8" ? { inspectorPort: CONFIG.inspectorPort } : {}),
     handleStructuredLogs(entry) {
       logStats.lines++;
       if (entry.level === "error" && logStats.errors.length < 20) logStats.errors.push(entry.message);
@@ -214,13 +234,13 @@ function miniflareOptions(wrangler) {
         scriptPath: path.join(BUILD_DIR, "gateway.js"),
         compatibilityDate,
         compatibilityFlags,
-        bindings: { ...wrangler.vars, ...SECRETS },
+        bindings: { ...wrangler.vars, ...SECRETS, ...originVars },
         kvNamespaces: Object.fromEntries(wrangler.kv_namespaces.map((kv) => [kv.binding, `bench-${kv.binding}`])),
         d1Databases: Object.fromEntries(wrangler.d1_databases.map((db) => [db.binding, `bench-${db.binding}`])),
         durableObjects: Object.fromEntries(
           wrangler.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
         ),
-        serviceBindings: { ORIGIN: "origin" },
+        ...toOrigin,
         unsafeDirectSockets: direct,
       },
       {
@@ -229,7 +249,8 @@ function miniflareOptions(wrangler) {
         scriptPath: path.join(BUILD_DIR, "passthrough.js"),
         compatibilityDate,
         compatibilityFlags,
-        serviceBindings: { ORIGIN: "origin" },
+        bindings: originVars,
+        ...toOrigin,
         unsafeDirectSockets: direct,
       },
       {
@@ -239,7 +260,8 @@ function miniflareOptions(wrangler) {
         compatibilityDate,
         compatibilityFlags,
         durableObjects: { BUCKET: { className: "MinimalBucket", useSQLite: true } },
-        serviceBindings: { ORIGIN: "origin" },
+        bindings: originVars,
+        ...toOrigin,
         unsafeDirectSockets: direct,
       },
       {
@@ -318,6 +340,49 @@ async function checkPaths(urls, keys) {
 // ---------------------------------------------------------------------------------------------
 // Load generator child, pinned to CPU 1
 
+const CALLGRIND_DIR = path.join(RESULTS_DIR, "callgrind");
+
+/** Makes Miniflare start workerd under valgrind's callgrind, instrumentation off until asked. */
+function useCallgrind() {
+  rmSync(CALLGRIND_DIR, { recursive: true, force: true });
+  mkdirSync(CALLGRIND_DIR, { recursive: true });
+  const workerd = requireFromMiniflare("workerd").default;
+  const wrapper = path.join(BUILD_DIR, "workerd-callgrind.sh");
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nexec valgrind -q --tool=callgrind --instr-atstart=no --smc-check=all-non-file --callgrind-out-file=${CALLGRIND_DIR}/callgrind.%p.out ${workerd} "$@"\n`,
+    { mode: 0o755 },
+  );
+  process.env.MINIFLARE_WORKERD_PATH = wrapper;
+  process.env.BENCH_WORKERD_COMM ??= "callgrind-amd64";
+}
+
+/** The HTTP origin (bench/origin-http.mjs) on CPU 1 beside the load generator; resolves to its URL. */
+async function startHttpOrigin() {
+  const script = path.join(BENCH_DIR, "origin-http.mjs");
+  const [command, args] = hasTaskset ? ["taskset", ["-c", "1", process.execPath, script]] : [process.execPath, [script]];
+  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  state.origin = child;
+  const port = await new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`HTTP origin exited (${code}) before it was ready`)));
+    child.on("message", (message) => message.type === "ready" && resolve(message.port));
+  });
+  return `http://127.0.0.1:${port}`;
+}
+
+function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  try {
+    child.send({ type: "exit" });
+  } catch {
+    child.kill("SIGTERM");
+  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+  return exited.finally(() => clearTimeout(timer));
+}
+
 function startLoader() {
   const script = path.join(BENCH_DIR, "load.mjs");
   const [command, args] = hasTaskset ? ["taskset", ["-c", "1", process.execPath, script]] : [process.execPath, [script]];
@@ -352,17 +417,8 @@ function startLoader() {
         child.send({ type: "run", id, ...params });
       });
     },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      try {
-        child.send({ type: "exit" });
-      } catch {
-        child.kill("SIGTERM");
-      }
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
+    stop() {
+      return stopChild(child);
     },
   };
 }
@@ -385,9 +441,12 @@ async function main() {
   await build();
 
   const pinnedHost = pin(process.pid, 1);
-  state.mf = new Miniflare(miniflareOptions(wrangler));
+  const originUrl = CONFIG.origin === "http" ? await startHttpOrigin() : null;
+  if (CONFIG.profile === "callgrind") useCallgrind();
+  state.mf = new Miniflare(miniflareOptions(wrangler, originUrl));
   await state.mf.ready;
-  const workerdPids = childPids(process.pid, "workerd");
+  // Under a wrapper (MINIFLARE_WORKERD_PATH, e.g. valgrind) the process has another name.
+  const workerdPids = childPids(process.pid, process.env.BENCH_WORKERD_COMM ?? "workerd");
   if (workerdPids.length !== 1) throw new Error(`expected one workerd child process, found ${workerdPids.length}`);
   const workerdPid = workerdPids[0];
   const pinnedWorkerd = pin(workerdPid, 0);
@@ -432,6 +491,7 @@ async function main() {
   async function slice(scenario, seconds) {
     const cpu0 = processCpuMs(workerdPid);
     const loader0 = processCpuMs(state.loader.child.pid);
+    const origin0 = state.origin === null ? 0 : processCpuMs(state.origin.pid);
     const host0 = hostCpuMs();
     const busy0 = machineBusyMs();
     const wall0 = performance.now();
@@ -445,15 +505,17 @@ async function main() {
     const wallMs = performance.now() - wall0;
     const cpuMs = processCpuMs(workerdPid) - cpu0;
     const loaderMs = processCpuMs(state.loader.child.pid) - loader0;
+    const originMs = state.origin === null ? 0 : processCpuMs(state.origin.pid) - origin0;
     const hostMs = hostCpuMs() - host0;
     // CPU time that none of our processes used: other people's work competing with the benchmark.
-    const foreignMs = Math.max(0, machineBusyMs() - busy0 - cpuMs - loaderMs - hostMs);
+    const foreignMs = Math.max(0, machineBusyMs() - busy0 - cpuMs - loaderMs - originMs - hostMs);
     return {
       ...result,
       workerdCpuMs: cpuMs,
       workerdCpuUsPerRequest: result.completed > 0 ? (cpuMs * 1000) / result.completed : null,
       workerdCpuUtil: cpuMs / wallMs,
       loaderCpuUtil: loaderMs / wallMs,
+      originCpuUtil: originMs / wallMs,
       hostCpuUtil: hostMs / wallMs,
       foreignCpuUtil: foreignMs / wallMs,
     };
@@ -465,6 +527,56 @@ async function main() {
   for (const scenario of SCENARIOS) {
     warmup[scenario] = await slice(scenario, CONFIG.warmupSeconds);
     await sleep(CONFIG.pauseBetweenSlicesMs);
+  }
+  if (CONFIG.profile === "v8") {
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    for (const scenario of SCENARIOS) {
+      const client = await connectInspector(CONFIG.inspectorPort, scenario);
+      const { profile, result } = await profileDuring(client, () => slice(scenario, CONFIG.sliceSeconds));
+      client.close();
+      log(`bench: ${scenario} profiled: ${Math.round(result.reqPerSec)} req/s, ${Math.round(result.workerdCpuUsPerRequest)} µs workerd CPU per request (inflated by the profiler)`);
+      reportProfile(profile, path.join(RESULTS_DIR, `${scenario}.cpuprofile`), log);
+    }
+    clearTimeout(watchdog);
+    return;
+  }
+  if (CONFIG.profile === "callgrind") {
+    // Instructions per request: exact and repeatable whatever else the machine does, unlike
+    // req/s and CPU time (see bench/README.md). workerd runs under valgrind with instrumentation
+    // off; it is switched on for one slice per scenario.
+    const control = (...args) => execFileSync("callgrind_control", [...args, String(workerdPid)], { encoding: "utf8" });
+    for (const scenario of SCENARIOS) {
+      control("--zero");
+      control("--instr=on");
+      const result = await slice(scenario, CONFIG.sliceSeconds);
+      control("--instr=off");
+      const dumped = readdirSync(CALLGRIND_DIR).length;
+      control("--dump");
+      let file;
+      for (let i = 0; i < 100 && file === undefined; i++) {
+        await sleep(100);
+        file = readdirSync(CALLGRIND_DIR).sort().slice(dumped)[0];
+      }
+      const text = readFileSync(path.join(CALLGRIND_DIR, file), "utf8");
+      const instructions = Number(/^totals: (\d+)/m.exec(text)?.[1]);
+      log(`bench: ${scenario}: ${result.completed} requests, ${Math.round(instructions / result.completed / 1000)} k instructions per request (${path.join(CALLGRIND_DIR, file)})`);
+    }
+    clearTimeout(watchdog);
+    return;
+  }
+  if (CONFIG.profile === "perf") {
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    for (const scenario of SCENARIOS) {
+      const out = path.join(RESULTS_DIR, `${scenario}.perf.data`);
+      const perf = spawn("perf", ["record", "-q", "-e", "cpu-clock", "-g", "-p", String(workerdPid), "-o", out], { stdio: "inherit" });
+      await sleep(300);
+      const result = await slice(scenario, CONFIG.sliceSeconds);
+      perf.kill("SIGINT");
+      await new Promise((resolve) => perf.once("exit", resolve));
+      log(`bench: ${scenario}: ${Math.round(result.reqPerSec)} req/s, ${result.completed} requests, perf data in ${out}`);
+    }
+    clearTimeout(watchdog);
+    return;
   }
   await fetch(new URL("/__bench/counters", urls.gateway), { method: "POST" });
   const logLinesAtReset = logStats.lines;
@@ -533,6 +645,7 @@ async function main() {
         workerdCpuUsPerRequest: round(s.workerdCpuUsPerRequest, 1),
         workerdCpuUtil: round(s.workerdCpuUtil, 3),
         loaderCpuUtil: round(s.loaderCpuUtil, 3),
+        originCpuUtil: round(s.originCpuUtil, 3),
         hostCpuUtil: round(s.hostCpuUtil, 3),
         foreignCpuUtil: round(s.foreignCpuUtil, 3),
       })),
@@ -543,6 +656,7 @@ async function main() {
         workerdCpuUsPerRequest: round(median(list.map((s) => s.workerdCpuUsPerRequest)), 1),
         workerdCpuUtil: round(median(list.map((s) => s.workerdCpuUtil)), 3),
         loaderCpuUtil: round(median(list.map((s) => s.loaderCpuUtil)), 3),
+        originCpuUtil: round(median(list.map((s) => s.originCpuUtil)), 3),
         hostCpuUtil: round(median(list.map((s) => s.hostCpuUtil)), 3),
         foreignCpuUtil: round(median(list.map((s) => s.foreignCpuUtil)), 3),
       },
@@ -645,7 +759,10 @@ async function main() {
       migrations,
       projectId,
       keys: keys.map(({ id, type }) => ({ id, type })),
-      origin: "bench/origin.js bound as the ORIGIN service binding of every scenario",
+      originSetup:
+        CONFIG.origin === "http"
+          ? "bench/origin-http.mjs, a Node HTTP server on 127.0.0.1 (CPU 1), reached by every scenario with fetch(ORIGIN_URL)"
+          : "bench/origin.js in the same workerd, bound as the ORIGIN service binding of every scenario",
       transport: "autocannon → workerd direct sockets (Miniflare unsafeDirectSockets), no wrangler dev proxy",
     },
     rounds: {
@@ -698,7 +815,7 @@ function printTable(r) {
     ? `all ${r.rounds.run} rounds (only ${r.rounds.clean} clean)`
     : `${r.rounds.used.length} ${r.rounds.run > r.rounds.used.length ? `clean rounds of ${r.rounds.run}` : "rounds"}`;
   if (!r.valid) log(`INVALID RUN — ${r.failures.join("; ")}`);
-  log(`Composite gateway benchmark — ${rounds} × ${r.config.sliceSeconds} s per scenario, ${r.config.connections} connections, ${r.config.route}, workerd ${r.machine.workerd}, ${r.machine.cpus} CPUs`);
+  log(`Composite gateway benchmark — ${rounds} × ${r.config.sliceSeconds} s per scenario, ${r.config.connections} connections, ${r.config.route}, origin over ${r.config.origin === "http" ? "HTTP (ORIGIN_URL)" : "the ORIGIN service binding"}, workerd ${r.machine.workerd}, ${r.machine.cpus} CPUs`);
   log("");
   log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
   for (const [name, s] of [["passthrough", p], ["bucket", b], ["gateway", g]]) {
@@ -726,7 +843,7 @@ function printTable(r) {
       ` (KeyLimiter alarm flushes ${i.keyLimiterFlushesCounted ? "seen" : "NOT seen"}), ${i.kvReads} KV reads, ${i.kvWrites} KV writes`,
   );
   const pct = (x) => `${Math.round(x * 100)} %`;
-  const util = (s) => `workerd ${pct(s.median.workerdCpuUtil)}, load generator ${pct(s.median.loaderCpuUtil)}, host ${pct(s.median.hostCpuUtil)}, other processes ${pct(s.median.foreignCpuUtil)}`;
+  const util = (s) => `workerd ${pct(s.median.workerdCpuUtil)}, load generator ${pct(s.median.loaderCpuUtil)}, ${r.config.origin === "http" ? `HTTP origin ${pct(s.median.originCpuUtil)}, ` : ""}host ${pct(s.median.hostCpuUtil)}, other processes ${pct(s.median.foreignCpuUtil)}`;
   log(`CPU busy (median of slices, 100 % = one core): passthrough: ${util(p)}; bucket: ${util(b)}; gateway: ${util(g)}`);
   if (r.rounds.noisyRun) {
     log(`WARNING: other processes used more than ${pct(r.rounds.noisyThresholdCores)} of a core during ${r.rounds.run - r.rounds.clean} of ${r.rounds.run} rounds; the figures above include those rounds and are less trustworthy — rerun on a quieter machine`);
@@ -737,12 +854,13 @@ function printTable(r) {
 
 // ---------------------------------------------------------------------------------------------
 
-const state = { mf: null, loader: null };
+const state = { mf: null, loader: null, origin: null };
 let cleaning = null;
 function cleanup() {
   cleaning ??= (async () => {
     if (state.loader) await state.loader.stop().catch(() => {});
     if (state.mf) await state.mf.dispose().catch(() => {});
+    if (state.origin) await stopChild(state.origin).catch(() => {});
   })();
   return cleaning;
 }

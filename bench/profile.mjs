@@ -1,0 +1,84 @@
+// CPU profiles of workerd isolates through its inspector (Chrome DevTools Protocol), for
+// `BENCH_PROFILE=1 npm run bench`: where a scenario's CPU goes, by function, under load.
+//
+// workerd lists one inspector target per Worker at http://127.0.0.1:<port>/json; each profile is
+// V8's sampling profiler (Profiler.start / Profiler.stop) over one slice of load.
+
+import { writeFileSync } from "node:fs";
+
+/** Connects to one Worker's inspector; resolves to a small CDP client. */
+export async function connectInspector(port, workerName) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  // Miniflare names a user Worker's service `core:user:<name>`.
+  const target = targets.find((t) => t.title?.endsWith(`core:user:${workerName}`));
+  if (target === undefined) throw new Error(`no inspector target for ${workerName} (have: ${targets.map((t) => t.title).join(", ")})`);
+  const socket = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    socket.addEventListener("open", resolve, { once: true });
+    socket.addEventListener("error", () => reject(new Error(`inspector of ${workerName}: connection failed`)), { once: true });
+  });
+  let nextId = 1;
+  const pending = new Map();
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(String(event.data));
+    const entry = pending.get(message.id);
+    if (entry === undefined) return;
+    pending.delete(message.id);
+    if (message.error) entry.reject(new Error(`${message.error.message}`));
+    else entry.resolve(message.result);
+  });
+  return {
+    send(method, params = {}) {
+      const id = nextId++;
+      socket.send(JSON.stringify({ id, method, params }));
+      return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+    },
+    close() {
+      socket.close();
+    },
+  };
+}
+
+/** Runs `work` with the sampling profiler on; returns the V8 CPU profile. */
+export async function profileDuring(client, work, samplingIntervalUs = 100) {
+  await client.send("Profiler.enable");
+  await client.send("Profiler.setSamplingInterval", { interval: samplingIntervalUs });
+  await client.send("Profiler.start");
+  const result = await work();
+  const { profile } = await client.send("Profiler.stop");
+  await client.send("Profiler.disable");
+  return { profile, result };
+}
+
+/**
+ * Self time per function (name, file:line), largest first, as shares of all samples; idle and
+ * program/GC samples are listed under their own names.
+ */
+export function selfTimeByFunction(profile) {
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node]));
+  const counts = new Map();
+  for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const byFunction = new Map();
+  for (const [id, samples] of counts) {
+    const { callFrame } = byNode.get(id);
+    const file = callFrame.url ? callFrame.url.split("/").pop() : "";
+    const name = `${callFrame.functionName || "(anonymous)"}${file ? ` ${file}:${callFrame.lineNumber + 1}` : ""}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + samples);
+  }
+  const total = profile.samples.length;
+  return [...byFunction.entries()]
+    .map(([name, samples]) => ({ name, samples, share: samples / total }))
+    .sort((a, b) => b.samples - a.samples);
+}
+
+/** Writes the profile (open it in Chrome DevTools → Performance) and prints the top entries. */
+export function reportProfile(profile, file, log, top = 30) {
+  writeFileSync(file, JSON.stringify(profile));
+  const rows = selfTimeByFunction(profile);
+  const busy = rows.filter((r) => r.name !== "(idle)").reduce((a, r) => a + r.samples, 0);
+  log(`  ${profile.samples.length} samples, ${busy} not idle; self time, share of non-idle samples:`);
+  for (const row of rows.filter((r) => r.name !== "(idle)").slice(0, top)) {
+    log(`  ${((row.samples / busy) * 100).toFixed(1).padStart(5)} %  ${row.name}`);
+  }
+  log(`  written to ${file}`);
+}
