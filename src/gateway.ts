@@ -13,10 +13,10 @@ import { GatewayError } from "./http/problem";
 import { redactKeys } from "./http/redact";
 import { readApiKey } from "./keys/credentials";
 import { parseKey } from "./keys/format";
-import { lookupKey, type KeyFacts } from "./keys/key-index";
+import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { recordFailedAttempt, refuseIfBlocked } from "./limiter/failed-auth";
 import { rateLimitHeaders, setRateLimitHeaders, type RateSnapshot } from "./limiter/headers";
-import { keyLimiter, type AdmitDecision } from "./limiter/key-limiter";
+import { keyLimiter, readDecision, type AdmitDecision } from "./limiter/key-limiter";
 import { matchRoute, type RouteRule } from "./policy/routes";
 import { PUBLIC_KEY_SCOPES } from "./policy/authorize";
 import { bodyToForward, checkDeclaredLength, maxBodyBytes } from "./proxy/body-limit";
@@ -85,14 +85,18 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   refuseIfBlocked(clientIp, Date.now());
 
   const key = readApiKey(request.headers.get("authorization"), url);
-  const format = parseKey(key);
-  if (!format.ok) {
-    throw new GatewayError("malformed_api_key", `This is not a Composite API key (bad ${format.reason}). Copy the key again from the dashboard.`);
+  // A key this isolate has looked up before was well-formed then: no format check to repeat.
+  const cached = cachedKey(key);
+  if (cached === undefined) {
+    const format = parseKey(key);
+    if (!format.ok) {
+      throw new GatewayError("malformed_api_key", `This is not a Composite API key (bad ${format.reason}). Copy the key again from the dashboard.`);
+    }
   }
   const maxBytes = maxBodyBytes(c.env.MAX_BODY_BYTES);
   checkDeclaredLength(request, maxBytes);
 
-  const facts = await lookupKey(c.env, key, (p) => c.executionCtx.waitUntil(p));
+  const facts = cached !== undefined ? cached : await lookupKey(c.env, key, (p) => c.executionCtx.waitUntil(p));
   if (facts === null) {
     throw await recordFailedAttempt(c.env, clientIp, new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole and that it is for this environment."));
   }
@@ -126,8 +130,8 @@ async function admit(
   deadline: Deadline,
 ): Promise<Admitted | Extract<AdmitDecision, { ok: false }>> {
   try {
-    const settled = await within(deadline, askLimiter(c.env, facts.keyId, route, origin));
-    if (settled !== TIMED_OUT) return settled;
+    const answer = await within(deadline, askLimiter(c.env, facts.keyId, route, origin));
+    if (answer !== TIMED_OUT) return readDecision(answer);
   } catch {
     // Unreachable or overloaded: the failure policy below, as for one that did not answer in time.
   }
@@ -142,7 +146,8 @@ async function admit(
   return { ok: true, scopes, rate: null };
 }
 
-async function askLimiter(env: Env, keyId: string, route: RouteRule, origin: string | null): Promise<AdmitDecision> {
+/** The KeyLimiter's answer, to be read with readDecision. */
+function askLimiter(env: Env, keyId: string, route: RouteRule, origin: string | null): Promise<string> {
   return keyLimiter(env, keyId).admit({
     keyId,
     need: { permission: route.permission, publicKey: route.publicKey, action: route.action },

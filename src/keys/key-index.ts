@@ -49,6 +49,16 @@ interface KeyRow {
   environment: KeyEnvironment;
 }
 
+/**
+ * This isolate's answer for a key it has looked up before: its facts, null for a key no record
+ * has, undefined if it has not seen the key. Only well-formed keys are ever looked up, so a key
+ * found here needs no format check either.
+ */
+export function cachedKey(key: string): KeyFacts | null | undefined {
+  return cache.get(key);
+}
+
+/** The facts of a well-formed key, from this isolate's cache, KV or D1; null for an unknown key. */
 export async function lookupKey(
   env: Env,
   key: string,

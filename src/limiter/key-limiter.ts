@@ -93,8 +93,20 @@ export class KeyLimiter extends DurableObject<Env> {
     });
   }
 
-  /** The one call per request: may this key make this request now? If so, it is counted. */
-  async admit(request: AdmitRequest): Promise<AdmitDecision> {
+  /**
+   * The one call per request: may this key make this request now? If so, it is counted.
+   *
+   * Answers the AdmitDecision as JSON (read it with `readDecision`). An RPC method that returns
+   * an object keeps a pipeline to this object open for the caller until the result is disposed
+   * or garbage-collected; measured with `npm run bench`, that cost 60–70 µs of CPU per request,
+   * a string 2–3 µs of (de)serialising.
+   */
+  async admit(request: AdmitRequest): Promise<string> {
+    return JSON.stringify(await this.decide(request));
+  }
+
+  /** The decision itself: status → permissions → bucket → daily quota → consume. */
+  async decide(request: AdmitRequest): Promise<AdmitDecision> {
     const policy = this.policy ?? (await this.loadOnce(request.keyId));
     if (policy === null) {
       return { ok: false, code: "invalid_api_key", detail: "This API key does not exist. Check that you copied it whole." };
@@ -238,6 +250,11 @@ export class KeyLimiter extends DurableObject<Env> {
 
 function snapshot(limits: Limits, bucket: Bucket, count: DayCount, now: number): RateSnapshot {
   return { ...limits, tokens: bucket.tokens, dayUsed: count.requests, now };
+}
+
+/** The decision `KeyLimiter.admit` answered. */
+export function readDecision(answer: string): AdmitDecision {
+  return JSON.parse(answer) as AdmitDecision;
 }
 
 export function keyLimiter(env: Env, keyId: string): DurableObjectStub<KeyLimiter> {

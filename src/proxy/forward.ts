@@ -21,7 +21,7 @@ export async function forwardToOrigin(
   const target = originUrl(url, env);
   const headers = new Headers(request.headers);
   headers.delete("authorization");
-  for (const name of [...headers.keys()]) {
+  for (const name of request.headers.keys()) {
     if (name.startsWith(IDENTITY_HEADER_PREFIX)) headers.delete(name);
   }
   await addIdentity(headers, identity, env.ORIGIN_SIGNING_SECRET);

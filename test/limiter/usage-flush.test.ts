@@ -119,7 +119,7 @@ describe("usage flush", () => {
       Date.now = () => realNow() + offset;
       return Promise.all(
         Array.from({ length: 4 }, () =>
-          instance.admit({ keyId: key.id, need: { permission: "events:write", publicKey: true, action: "send events" }, origin: null }),
+          instance.decide({ keyId: key.id, need: { permission: "events:write", publicKey: true, action: "send events" }, origin: null }),
         ),
       ).finally(() => {
         Date.now = realNow;
