@@ -17,12 +17,25 @@ import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { recordFailedAttempt, refuseIfBlocked } from "./limiter/failed-auth";
 import { rateLimitHeaders, setRateLimitHeaders, type RateSnapshot } from "./limiter/headers";
 import { keyLimiter, readDecision, type AdmitDecision } from "./limiter/key-limiter";
+import {
+  claimReport,
+  isLimitRefusal,
+  recallRefusal,
+  refusalSlot,
+  rememberedUntil,
+  rememberRefusal,
+  reportDone,
+  returnRefused,
+  takeRefused,
+} from "./limiter/refusal-memory";
 import { matchRoute, type RouteRule } from "./policy/routes";
 import { PUBLIC_KEY_SCOPES } from "./policy/authorize";
 import { bodyToForward, checkDeclaredLength, maxBodyBytes } from "./proxy/body-limit";
 import { forwardToOrigin, toClientResponse } from "./proxy/forward";
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/** After a refusal memory ends, how long the next admit has to carry its count before a report does. */
+const REPORT_GRACE_MS = 100;
 
 /** A caller whose key has been found; not yet admitted. */
 interface Caller {
@@ -118,8 +131,9 @@ function routeNotFound(method: string, pathname: string): GatewayError {
 type Admitted = { ok: true; scopes: readonly string[]; rate: RateSnapshot | null };
 
 /**
- * The one Durable Object round trip. When the key's limiter cannot be reached, routes of a
- * fail-open class (LIMITER_FAIL_OPEN, event ingestion by default) go through and are counted
+ * The one Durable Object round trip — skipped while this isolate remembers the key's 429 and the
+ * object would repeat it (refusal-memory.ts). When the key's limiter cannot be reached, routes of
+ * a fail-open class (LIMITER_FAIL_OPEN, event ingestion by default) go through and are counted
  * once the limiter is back; all others answer 503.
  */
 async function admit(
@@ -129,12 +143,24 @@ async function admit(
   origin: string | null,
   deadline: Deadline,
 ): Promise<Admitted | Extract<AdmitDecision, { ok: false }>> {
+  const slot = refusalSlot(facts.keyId, route.permission, origin);
+  const repeated = recallRefusal(slot, facts.keyId, Date.now());
+  if (repeated !== undefined) {
+    if (claimReport(facts.keyId)) c.executionCtx.waitUntil(reportRefusedLater(c.env, facts.keyId, rememberedUntil(slot) ?? Date.now()));
+    return repeated;
+  }
+  const refusedMeanwhile = takeRefused(facts.keyId);
   try {
-    const answer = await within(deadline, askLimiter(c.env, facts.keyId, route, origin));
-    if (answer !== TIMED_OUT) return readDecision(answer);
+    const answer = await within(deadline, askLimiter(c.env, facts.keyId, route, origin, refusedMeanwhile));
+    if (answer !== TIMED_OUT) {
+      const decision = readDecision(answer);
+      if (isLimitRefusal(decision)) rememberRefusal(slot, decision);
+      return decision;
+    }
   } catch {
     // Unreachable or overloaded: the failure policy below, as for one that did not answer in time.
   }
+  returnRefused(facts.keyId, refusedMeanwhile);
   if (!failsOpen(c.env, route)) {
     throw new GatewayError("limiter_unavailable", "Rate limiting is briefly unavailable for this key. Retry in a second.", {
       headers: { "Retry-After": "1" },
@@ -147,12 +173,32 @@ async function admit(
 }
 
 /** The KeyLimiter's answer, to be read with readDecision. */
-function askLimiter(env: Env, keyId: string, route: RouteRule, origin: string | null): Promise<string> {
+function askLimiter(env: Env, keyId: string, route: RouteRule, origin: string | null, refusedMeanwhile: number): Promise<string> {
   return keyLimiter(env, keyId).admit({
     keyId,
     need: { permission: route.permission, publicKey: route.publicKey, action: route.action },
     origin,
+    refusedMeanwhile,
   });
+}
+
+/**
+ * Requests refused by this isolate's memory reach the key's count with its next admit; if none
+ * comes once the memory is over, this reports them.
+ */
+async function reportRefusedLater(env: Env, keyId: string, until: number): Promise<void> {
+  try {
+    await scheduler.wait(Math.max(0, until - Date.now()) + REPORT_GRACE_MS);
+    const count = takeRefused(keyId);
+    if (count === 0) return;
+    try {
+      await keyLimiter(env, keyId).recordRefused(count, Date.now());
+    } catch {
+      returnRefused(keyId, count); // the key's next admit takes them
+    }
+  } finally {
+    reportDone(keyId);
+  }
 }
 
 function failsOpen(env: Env, route: RouteRule): boolean {

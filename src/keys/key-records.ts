@@ -12,6 +12,7 @@ import { auditStatement, type AuditEntry } from "../manage/audit";
 import type { Limits } from "../limiter/bucket";
 import { keyLimiter } from "../limiter/key-limiter";
 import { effectiveLimits, NO_OVERRIDES, type LimitOverrides } from "../limiter/limits";
+import { forgetRefusals } from "../limiter/refusal-memory";
 import type { KeyPolicy } from "../policy/authorize";
 import type { Scope } from "../policy/routes";
 import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./format";
@@ -226,7 +227,7 @@ function createdDetails(audit: AuditEntry, row: KeyRow): AuditEntry {
 async function publish(env: Env, { row, key, hash }: Minted): Promise<{ record: KeyRecord; key: string }> {
   const record = toRecord(row);
   await indexKey(env, hash, { keyId: row.id, projectId: row.project_id, type: row.type, environment: row.environment });
-  await keyLimiter(env, row.id).setPolicy(policyOf(record));
+  await publishPolicy(env, row.id, policyOf(record));
   return { record, key };
 }
 
@@ -251,7 +252,7 @@ export async function listKeys(db: D1Database, projectId: string, environment?: 
 export async function revokeKey(env: Env, record: KeyRecord, audit: AuditEntry): Promise<KeyRecord> {
   if (record.status === "revoked") return record;
   const revoked: KeyRecord = { ...record, status: "revoked", revoked_at: iso(), rotation_due: false };
-  await keyLimiter(env, record.id).setPolicy(policyOf(revoked));
+  await publishPolicy(env, record.id, policyOf(revoked));
   await env.DB.batch([
     env.DB.prepare("UPDATE api_keys SET status = 'revoked', revoked_at = ?2 WHERE id = ?1").bind(record.id, revoked.revoked_at),
     auditStatement(env.DB, record.project_id, record.id, audit),
@@ -282,7 +283,7 @@ export async function updateKey(env: Env, record: KeyRecord, changes: KeyChanges
     ),
     auditStatement(env.DB, record.project_id, record.id, { ...audit, details: { ...changes } }),
   ]);
-  await keyLimiter(env, record.id).setPolicy(policyOf(updated));
+  await publishPolicy(env, record.id, policyOf(updated));
   return updated;
 }
 
@@ -298,7 +299,7 @@ export async function setKeyLimits(env: Env, record: KeyRecord, overrides: Limit
     auditStatement(env.DB, record.project_id, record.id, { ...audit, details: { limits: overrides } }),
   ]);
   const updated: KeyRecord = { ...record, limits: effectiveLimits(record.type, overrides), limit_overrides: overrides };
-  await keyLimiter(env, record.id).setPolicy(policyOf(updated));
+  await publishPolicy(env, record.id, policyOf(updated));
   return updated;
 }
 
@@ -343,7 +344,7 @@ export async function rollKey(
   if (inserted!.meta.changes !== 1) return "already_rolled"; // a concurrent roll or revoke won
   const created = await publish(env, minted);
   const expiring = toRecord({ ...rowOf(old), expires_at: expiresAt, rolled_to: minted.row.id });
-  await keyLimiter(env, old.id).setPolicy(policyOf(expiring));
+  await publishPolicy(env, old.id, policyOf(expiring));
   return { ...created, old: expiring };
 }
 
@@ -376,4 +377,14 @@ function rowOf(record: KeyRecord): KeyRow {
 export async function loadPolicy(db: D1Database, keyId: string): Promise<KeyPolicy | null> {
   const record = await getKey(db, keyId);
   return record === null ? null : policyOf(record);
+}
+
+/**
+ * Puts a key's new policy in force: in its KeyLimiter (every location, the very next request),
+ * and in this isolate's memory of the key's 429s, which is dropped so that the next request here
+ * asks the object (other isolates' memories end within their cap, see refusal-memory.ts).
+ */
+async function publishPolicy(env: Env, keyId: string, policy: KeyPolicy): Promise<void> {
+  await keyLimiter(env, keyId).setPolicy(policy);
+  forgetRefusals(keyId);
 }

@@ -33,6 +33,8 @@ export interface AdmitRequest {
   keyId: string;
   need: Need;
   origin: string | null;
+  /** Requests of this key the caller's isolate refused itself since its last call (refusal-memory.ts). */
+  refusedMeanwhile?: number;
 }
 
 export type AdmitDecision =
@@ -118,6 +120,10 @@ export class KeyLimiter extends DurableObject<Env> {
     this.bucket = bucket;
     const day = utcDay(now);
     const count = this.days.get(day) ?? { requests: 0, rejected: 0 };
+    if (request.refusedMeanwhile) {
+      count.rejected += request.refusedMeanwhile;
+      this.counted(day, count);
+    }
 
     if (refusal !== null) {
       const keyStillValid = refusal.code !== "revoked_api_key" && refusal.code !== "expired_api_key";
@@ -157,6 +163,14 @@ export class KeyLimiter extends DurableObject<Env> {
     const count = this.days.get(day) ?? { requests: 0, rejected: 0 };
     count.requests += requests;
     this.lastUsedAt = Math.max(this.lastUsedAt ?? 0, at);
+    this.counted(day, count);
+  }
+
+  /** Counts requests that a gateway isolate refused itself while it knew this key's answer. */
+  recordRefused(requests: number, at: number): void {
+    const day = utcDay(at);
+    const count = this.days.get(day) ?? { requests: 0, rejected: 0 };
+    count.rejected += requests;
     this.counted(day, count);
   }
 

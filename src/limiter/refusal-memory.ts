@@ -1,0 +1,129 @@
+/**
+ * Isolate memory of a key's 429, for keys hammered far above their limit.
+ *
+ * One KeyLimiter object serves about 1,000 requests per second. A client sending a key many
+ * times faster than its rate would otherwise send every refused request to that object too,
+ * overload it, and — event ingestion fails open — get through uncounted. So for a moment, while
+ * the object's answer cannot change, this isolate answers the same 429 itself:
+ *   - `rate_limited`: until the bucket holds a whole token again (1/rate seconds at most: 10 ms
+ *     for a public key's default rate), re-based to the time of each request;
+ *   - `daily_quota_exceeded`: until midnight, as far as anyone knows here;
+ * both for at most MEMORY_CAP_MS. A revoke, a scope change or a new limit made through this
+ * isolate drops the key's memory at once (`forgetRefusals`), so its next request here asks the
+ * object; in other isolates the change shows within the cap for a key that is being refused at
+ * that moment — a request within it gets the 429, refused either way. With the cap, one isolate
+ * asks a refused key's object at most 1,000 / MEMORY_CAP_MS times a second per permission and
+ * origin.
+ * Memory is per key, permission and origin, because those decide whether the object would have
+ * answered 403 instead.
+ *
+ * The requests refused here still count: `takeRefused` hands their number to the object with the
+ * key's next admit (or a report once the window is over), so `rejected` in D1 stays complete.
+ */
+import { nextUtcMidnight, refill, secondsUntilTokens, type Bucket, type Limits } from "./bucket";
+import type { PolicyName, RateSnapshot } from "./headers";
+
+export const MEMORY_CAP_MS = 100;
+const MAX_REMEMBERED = 10_000;
+
+/** A refusal of the KeyLimiter that this module can repeat: a 429 with its numbers. */
+export interface LimitRefusal {
+  ok: false;
+  code: "rate_limited" | "daily_quota_exceeded";
+  detail: string;
+  rate: RateSnapshot;
+  violated: PolicyName;
+  retryAfter: number;
+}
+
+interface Remembered {
+  refusal: LimitRefusal;
+  /** Epoch ms until which the object would give the same answer. */
+  until: number;
+}
+
+const remembered = new Map<string, Remembered>();
+const refusedHere = new Map<string, number>();
+/** Keys with a report of their refused count scheduled (at most one each). */
+const reporting = new Set<string>();
+
+export function refusalSlot(keyId: string, permission: string, origin: string | null): string {
+  return `${keyId}\n${permission}\n${origin ?? ""}`;
+}
+
+export function isLimitRefusal(decision: { ok: boolean; code?: string; rate?: RateSnapshot; violated?: PolicyName }): decision is LimitRefusal {
+  return !decision.ok && (decision.code === "rate_limited" || decision.code === "daily_quota_exceeded") && decision.rate !== undefined;
+}
+
+/** Keeps a 429 of the object for as long as the object would repeat it. */
+export function rememberRefusal(slot: string, refusal: LimitRefusal): void {
+  const { rate } = refusal;
+  const changesAt =
+    refusal.code === "rate_limited" ? rate.now + Math.ceil(((1 - rate.tokens) / rate.rate) * 1000) : nextUtcMidnight(rate.now);
+  const until = Math.min(changesAt, rate.now + MEMORY_CAP_MS);
+  if (until <= rate.now) return;
+  if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  remembered.set(slot, { refusal, until });
+}
+
+/**
+ * The remembered 429 as the object would answer it at `now`, counted as refused here; undefined
+ * when there is none or its time is over.
+ */
+export function recallRefusal(slot: string, keyId: string, now: number): LimitRefusal | undefined {
+  const entry = remembered.get(slot);
+  if (entry === undefined) return undefined;
+  if (now >= entry.until) {
+    remembered.delete(slot);
+    return undefined;
+  }
+  refusedHere.set(keyId, (refusedHere.get(keyId) ?? 0) + 1);
+  return rebase(entry.refusal, now);
+}
+
+/** How many requests of the key were refused here since last asked; resets the count. */
+export function takeRefused(keyId: string): number {
+  const count = refusedHere.get(keyId) ?? 0;
+  refusedHere.delete(keyId);
+  return count;
+}
+
+/** Gives back a count that could not be handed to the object. */
+export function returnRefused(keyId: string, count: number): void {
+  if (count > 0) refusedHere.set(keyId, (refusedHere.get(keyId) ?? 0) + count);
+}
+
+/**
+ * Drops the key's remembered 429s: its policy was just changed through this isolate, so its next
+ * request here must ask the object.
+ */
+export function forgetRefusals(keyId: string): void {
+  const prefix = `${keyId}\n`;
+  for (const slot of remembered.keys()) if (slot.startsWith(prefix)) remembered.delete(slot);
+}
+
+/** True for the one caller that should schedule the key's report; false while one is pending. */
+export function claimReport(keyId: string): boolean {
+  if (reporting.has(keyId)) return false;
+  reporting.add(keyId);
+  return true;
+}
+
+export function reportDone(keyId: string): void {
+  reporting.delete(keyId);
+}
+
+/** When the slot's memory ends (epoch ms), if it has one. */
+export function rememberedUntil(slot: string): number | undefined {
+  return remembered.get(slot)?.until;
+}
+
+function rebase(refusal: LimitRefusal, now: number): LimitRefusal {
+  const then = refusal.rate;
+  const limits: Limits = { rate: then.rate, burst: then.burst, daily: then.daily };
+  const bucket: Bucket = refill({ tokens: then.tokens, at: then.now }, limits, now);
+  const at = Math.max(now, then.now);
+  const retryAfter =
+    refusal.code === "rate_limited" ? secondsUntilTokens(bucket, limits) : Math.max(1, Math.ceil((nextUtcMidnight(at) - at) / 1000));
+  return { ...refusal, rate: { ...then, tokens: bucket.tokens, now: at }, retryAfter };
+}
