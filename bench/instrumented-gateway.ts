@@ -35,19 +35,22 @@ const counts: Record<Site, Counts> = { worker: zero(), keyLimiter: zero(), faile
  * a RateLimit header did not go through the KeyLimiter (fail-open path): the benchmark refuses
  * to report such a run.
  */
-const requests = { total: 0, ok2xx: 0, other: 0, ok2xxWithoutRateLimit: 0 };
+const requests = { total: 0, ok2xx: 0, other: 0, tooMany429: 0, ok2xxWithoutRateLimit: 0 };
+/** Calls that reached a KeyLimiter: admits, and reports of requests refused by an isolate's 429 memory. */
+const limiterCalls = { admit: 0, recordRefused: 0, refusedReported: 0 };
 let since = Date.now();
 let isolateId: string | undefined;
 
 function reset(): void {
   for (const site of Object.keys(counts) as Site[]) counts[site] = zero();
-  requests.total = requests.ok2xx = requests.other = requests.ok2xxWithoutRateLimit = 0;
+  requests.total = requests.ok2xx = requests.other = requests.tooMany429 = requests.ok2xxWithoutRateLimit = 0;
+  limiterCalls.admit = limiterCalls.recordRefused = limiterCalls.refusedReported = 0;
   since = Date.now();
 }
 
 function snapshot() {
   isolateId ??= crypto.randomUUID();
-  return { isolate: isolateId, since: new Date(since).toISOString(), at: new Date().toISOString(), requests: { ...requests }, sites: structuredClone(counts) };
+  return { isolate: isolateId, since: new Date(since).toISOString(), at: new Date().toISOString(), requests: { ...requests }, limiterCalls: { ...limiterCalls }, sites: structuredClone(counts) };
 }
 
 const KV_METHODS: Partial<Record<PropertyKey, CounterName>> = {
@@ -104,6 +107,17 @@ export class KeyLimiter extends GatewayKeyLimiter {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, instrument(env, "keyLimiter"));
   }
+
+  override admit(request: Parameters<GatewayKeyLimiter["admit"]>[0]): Promise<string> {
+    limiterCalls.admit++;
+    return super.admit(request);
+  }
+
+  override recordRefused(requests: number, at: number): void {
+    limiterCalls.recordRefused++;
+    limiterCalls.refusedReported += requests;
+    super.recordRefused(requests, at);
+  }
 }
 
 export class FailedAuthGuard extends GatewayFailedAuthGuard {
@@ -130,7 +144,10 @@ export default {
     if (response.status >= 200 && response.status < 300) {
       requests.ok2xx++;
       if (!response.headers.has("ratelimit")) requests.ok2xxWithoutRateLimit++;
-    } else requests.other++;
+    } else {
+      requests.other++;
+      if (response.status === 429) requests.tooMany429++;
+    }
     return response;
   },
 } satisfies ExportedHandler<Env>;

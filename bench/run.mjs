@@ -68,6 +68,8 @@ const NOISY_CORES = 0.15;
 const ALL_SCENARIOS = ["passthrough", "bucket", "gateway"];
 // A subset (BENCH_SCENARIOS=gateway,bucket) only for the profiling modes; a measured run needs all.
 const SCENARIOS = process.env.BENCH_PROFILE && process.env.BENCH_SCENARIOS ? process.env.BENCH_SCENARIOS.split(",") : ALL_SCENARIOS;
+/** The KeyLimiter flushes to D1 every 5 s while it has news (src/limiter/key-limiter.ts). */
+const HOT_KEY_FLUSH_WAIT_MS = 6_500;
 const SECRETS = {
   KEY_HASH_SECRET: "bench-key-hash-secret-0123456789abcdef",
   ORIGIN_SIGNING_SECRET: "bench-origin-signing-secret-0123456789",
@@ -488,7 +490,7 @@ async function main() {
   }
   const keyStrings = keys.map((k) => k.key);
 
-  async function slice(scenario, seconds) {
+  async function slice(scenario, seconds, sliceKeys = keyStrings) {
     const cpu0 = processCpuMs(workerdPid);
     const loader0 = processCpuMs(state.loader.child.pid);
     const origin0 = state.origin === null ? 0 : processCpuMs(state.origin.pid);
@@ -499,7 +501,7 @@ async function main() {
       url: new URL("/v1/events", urls[scenario]).href,
       seconds,
       connections: CONFIG.connections,
-      keys: keyStrings,
+      keys: sliceKeys,
       body: EVENT_BODY,
     });
     const wallMs = performance.now() - wall0;
@@ -518,6 +520,46 @@ async function main() {
       originCpuUtil: originMs / wallMs,
       hostCpuUtil: hostMs / wallMs,
       foreignCpuUtil: foreignMs / wallMs,
+    };
+  }
+
+  /**
+   * A hot key: one public key with the default limits (100/s, burst 1,000) sent by every
+   * connection, far above its rate. Most answers are 429; what matters is how many calls its
+   * KeyLimiter gets (the isolate repeats a 429 it knows, src/limiter/refusal-memory.ts) and that
+   * every refusal is still counted. Reported beside the scenarios, not part of the ratio.
+   */
+  async function hotKeySlice() {
+    const created = await operator(urls.gateway, "POST", "/_operator/keys", { project_id: projectId, type: "public", environment: "test", label: "bench hot key" });
+    await fetch(new URL("/__bench/counters", urls.gateway), { method: "POST" });
+    const result = await slice("gateway", CONFIG.sliceSeconds, [created.key]);
+    await sleep(500); // the last refusal reports
+    const after = await (await fetch(new URL("/__bench/counters", urls.gateway))).json();
+    const handled = after.requests.total;
+    // Every answer counted: once the KeyLimiter's alarm has flushed, D1 holds the gateway's 200s
+    // and 429s for the key exactly, the 429s the isolate gave itself included.
+    await sleep(HOT_KEY_FLUSH_WAIT_MS);
+    const db = await state.mf.getD1Database("DB", "gateway");
+    const row = await db
+      .prepare("SELECT requests, rejected FROM usage_daily WHERE key_id = ?1 AND day = ?2")
+      .bind(created.id, new Date().toISOString().slice(0, 10))
+      .first();
+    const inD1 = { requests: row?.requests ?? 0, rejected: row?.rejected ?? 0 };
+    return {
+      key: created.id,
+      seconds: round(result.durationS, 1),
+      reqPerSec: round(result.reqPerSec, 1),
+      completed: result.completed,
+      statusCodes: result.statusCodes,
+      errors: result.errors,
+      admittedPerSecond: round((result.statusCodes["200"] ?? 0) / result.durationS, 1),
+      gatewayRequests: handled,
+      limiterCalls: after.limiterCalls,
+      limiterCallsPer1000: handled > 0 ? round(((after.limiterCalls.admit + after.limiterCalls.recordRefused) / handled) * 1000, 1) : null,
+      answered: { ok2xx: after.requests.ok2xx, status429: after.requests.tooMany429, other: after.requests.other - after.requests.tooMany429 },
+      inD1,
+      countsExact: inD1.requests === after.requests.ok2xx && inD1.rejected === after.requests.tooMany429,
+      workerdCpuUsPerRequest: round(result.workerdCpuUsPerRequest, 1),
     };
   }
 
@@ -615,6 +657,7 @@ async function main() {
 
   let counters = await (await fetch(new URL("/__bench/counters", urls.gateway))).json();
   const gatewayLogLines = logStats.lines - logLinesAtReset;
+  const hotKey = await hotKeySlice();
 
   // ---- aggregate
   const scenarios = {};
@@ -695,6 +738,11 @@ async function main() {
 
   const ratio = median(ratios);
   const failures = [];
+  if (!hotKey.countsExact) {
+    failures.push(
+      `hot key: D1 counted ${hotKey.inD1.requests} requests and ${hotKey.inD1.rejected} rejected, the gateway answered ${hotKey.answered.ok2xx} 2xx and ${hotKey.answered.status429} 429`,
+    );
+  }
   for (const scenario of SCENARIOS) {
     const list = allRounds.map((x) => x.slices[scenario]);
     const completed = list.reduce((a, s) => a + s.completed, 0);
@@ -787,6 +835,7 @@ async function main() {
       bucketCpuOverheadUsPerRequest: round(scenarios.bucket.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
     },
     instrumentation,
+    hotKey,
     targets,
     workerdErrorLogs: logStats.errors,
   };
@@ -841,6 +890,14 @@ function printTable(r) {
   log(
     `counted over ${i.windowSeconds} s: ${i.gatewayRequests} gateway requests, ${i.d1Statements} D1 statements in ${i.d1Batches} batches` +
       ` (KeyLimiter alarm flushes ${i.keyLimiterFlushesCounted ? "seen" : "NOT seen"}), ${i.kvReads} KV reads, ${i.kvWrites} KV writes`,
+  );
+  const h = r.hotKey;
+  const refused = h.statusCodes["429"] ?? 0;
+  log(
+    `hot key (one public key, 100/s, burst 1,000, all connections): ${Math.round(h.reqPerSec)} req/s, ${Math.round(h.admittedPerSecond)} admitted/s, ` +
+      `${Math.round((refused / Math.max(1, h.completed)) * 100)} % 429; its KeyLimiter got ${h.limiterCallsPer1000} calls per 1,000 requests ` +
+      `(${h.limiterCalls.admit} admits, ${h.limiterCalls.recordRefused} reports of ${h.limiterCalls.refusedReported} refusals made by the isolate); ` +
+      `D1 counts ${h.countsExact ? "exact" : "WRONG"}: ${h.inD1.requests} requests, ${h.inD1.rejected} rejected`,
   );
   const pct = (x) => `${Math.round(x * 100)} %`;
   const util = (s) => `workerd ${pct(s.median.workerdCpuUtil)}, load generator ${pct(s.median.loaderCpuUtil)}, ${r.config.origin === "http" ? `HTTP origin ${pct(s.median.originCpuUtil)}, ` : ""}host ${pct(s.median.hostCpuUtil)}, other processes ${pct(s.median.foreignCpuUtil)}`;

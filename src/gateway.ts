@@ -18,6 +18,7 @@ import { recordFailedAttempt, refuseIfBlocked } from "./limiter/failed-auth";
 import { rateLimitHeaders, setRateLimitHeaders, type RateSnapshot } from "./limiter/headers";
 import { keyLimiter, readDecision, type AdmitDecision } from "./limiter/key-limiter";
 import {
+  admittedAfterRefusal,
   claimReport,
   isLimitRefusal,
   recallRefusal,
@@ -26,6 +27,7 @@ import {
   rememberRefusal,
   reportDone,
   returnRefused,
+  settleRefusal,
   takeRefused,
 } from "./limiter/refusal-memory";
 import { matchRoute, type RouteRule } from "./policy/routes";
@@ -155,11 +157,14 @@ async function admit(
     if (answer !== TIMED_OUT) {
       const decision = readDecision(answer);
       if (isLimitRefusal(decision)) rememberRefusal(slot, decision);
+      else if (decision.ok) admittedAfterRefusal(slot, decision.rate);
+      else settleRefusal(slot);
       return decision;
     }
   } catch {
     // Unreachable or overloaded: the failure policy below, as for one that did not answer in time.
   }
+  settleRefusal(slot);
   returnRefused(facts.keyId, refusedMeanwhile);
   if (!failsOpen(c.env, route)) {
     throw new GatewayError("limiter_unavailable", "Rate limiting is briefly unavailable for this key. Retry in a second.", {

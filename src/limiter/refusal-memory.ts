@@ -8,12 +8,12 @@
  *   - `rate_limited`: until the bucket holds a whole token again (1/rate seconds at most: 10 ms
  *     for a public key's default rate), re-based to the time of each request;
  *   - `daily_quota_exceeded`: until midnight, as far as anyone knows here;
- * both for at most MEMORY_CAP_MS. A revoke, a scope change or a new limit made through this
- * isolate drops the key's memory at once (`forgetRefusals`), so its next request here asks the
- * object; in other isolates the change shows within the cap for a key that is being refused at
- * that moment — a request within it gets the 429, refused either way. With the cap, one isolate
- * asks a refused key's object at most 1,000 / MEMORY_CAP_MS times a second per permission and
- * origin.
+ * both for at most MEMORY_CAP_MS. Then one request asks the object again while the others keep
+ * the 429 until it answers (at most another MEMORY_CAP_MS). A revoke, a scope change or a new
+ * limit made through this isolate drops the key's memory at once (`forgetRefusals`), so its next
+ * request here asks the object; in other isolates such a change shows within 2 × MEMORY_CAP_MS
+ * for a key that is being refused at that moment — a request before then gets the 429, refused
+ * either way.
  * Memory is per key, permission and origin, because those decide whether the object would have
  * answered 403 instead.
  *
@@ -25,6 +25,7 @@ import type { PolicyName, RateSnapshot } from "./headers";
 
 export const MEMORY_CAP_MS = 100;
 const MAX_REMEMBERED = 10_000;
+const ALMOST_ONE = 0.999;
 
 /** A refusal of the KeyLimiter that this module can repeat: a 429 with its numbers. */
 export interface LimitRefusal {
@@ -40,6 +41,8 @@ interface Remembered {
   refusal: LimitRefusal;
   /** Epoch ms until which the object would give the same answer. */
   until: number;
+  /** Past `until`: one request is asking the object again. */
+  asking: boolean;
 }
 
 const remembered = new Map<string, Remembered>();
@@ -63,22 +66,48 @@ export function rememberRefusal(slot: string, refusal: LimitRefusal): void {
   const until = Math.min(changesAt, rate.now + MEMORY_CAP_MS);
   if (until <= rate.now) return;
   if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
-  remembered.set(slot, { refusal, until });
+  remembered.set(slot, { refusal, until, asking: false });
 }
 
 /**
  * The remembered 429 as the object would answer it at `now`, counted as refused here; undefined
- * when there is none or its time is over.
+ * when the caller must ask the object. Once the object may answer differently, one caller asks
+ * it (and then calls `rememberRefusal` or `settleRefusal`); the others meanwhile still get the
+ * 429, for at most another MEMORY_CAP_MS — so a key's object is not asked by every request
+ * that happens to be in flight when a window ends.
  */
 export function recallRefusal(slot: string, keyId: string, now: number): LimitRefusal | undefined {
   const entry = remembered.get(slot);
   if (entry === undefined) return undefined;
   if (now >= entry.until) {
-    remembered.delete(slot);
-    return undefined;
+    if (now >= entry.until + MEMORY_CAP_MS || isNewDay(entry.refusal, now)) {
+      remembered.delete(slot);
+      return undefined;
+    }
+    if (!entry.asking) {
+      entry.asking = true;
+      return undefined;
+    }
   }
   refusedHere.set(keyId, (refusedHere.get(keyId) ?? 0) + 1);
   return rebase(entry.refusal, now);
+}
+
+/**
+ * The object admitted the request that asked for the slot. If that took the bucket's last whole
+ * token, the object will refuse again until the next one: the memory goes on from the admitted
+ * numbers, so that the requests in flight do not all ask the object at once.
+ */
+export function admittedAfterRefusal(slot: string, rate: RateSnapshot): void {
+  const entry = remembered.get(slot);
+  if (entry === undefined) return;
+  if (entry.refusal.code !== "rate_limited" || rate.tokens >= 1) return void remembered.delete(slot);
+  rememberRefusal(slot, { ...entry.refusal, rate });
+}
+
+/** The object answered the slot with something other than a 429 (or not at all): nothing to repeat. */
+export function settleRefusal(slot: string): void {
+  remembered.delete(slot);
 }
 
 /** How many requests of the key were refused here since last asked; resets the count. */
@@ -118,10 +147,18 @@ export function rememberedUntil(slot: string): number | undefined {
   return remembered.get(slot)?.until;
 }
 
+/** A daily refusal is never repeated on the next day: its quota is new. */
+function isNewDay(refusal: LimitRefusal, now: number): boolean {
+  return refusal.code === "daily_quota_exceeded" && now >= nextUtcMidnight(refusal.rate.now);
+}
+
 function rebase(refusal: LimitRefusal, now: number): LimitRefusal {
   const then = refusal.rate;
   const limits: Limits = { rate: then.rate, burst: then.burst, daily: then.daily };
-  const bucket: Bucket = refill({ tokens: then.tokens, at: then.now }, limits, now);
+  const refilled: Bucket = refill({ tokens: then.tokens, at: then.now }, limits, now);
+  // While one request asks the object again, a whole token may have come: the answer is still a
+  // refusal, and its headers must not say otherwise.
+  const bucket = refusal.code === "rate_limited" ? { ...refilled, tokens: Math.min(refilled.tokens, ALMOST_ONE) } : refilled;
   const at = Math.max(now, then.now);
   const retryAfter =
     refusal.code === "rate_limited" ? secondsUntilTokens(bucket, limits) : Math.max(1, Math.ceil((nextUtcMidnight(at) - at) / 1000));

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { utcDay } from "../../src/limiter/bucket";
 import { keyLimiter, WRITE_BEHIND_MS, type KeyLimiter } from "../../src/limiter/key-limiter";
 import {
+  admittedAfterRefusal,
   claimReport,
   forgetRefusals,
   isLimitRefusal,
@@ -17,6 +18,7 @@ import {
   rememberRefusal,
   reportDone,
   returnRefused,
+  settleRefusal,
   takeRefused,
   type LimitRefusal,
 } from "../../src/limiter/refusal-memory";
@@ -46,10 +48,44 @@ describe("refusal memory (pure)", () => {
     expect(at10.rate.tokens).toBeCloseTo(0.6);
     expect(at10.retryAfter).toBe(1);
     expect(recallRefusal(slot, "key_rate", T0 + 49)).toBeDefined();
-    expect(recallRefusal(slot, "key_rate", T0 + 50)).toBeUndefined(); // the object decides again
-    expect(recallRefusal(slot, "key_rate", T0 + 20)).toBeUndefined(); // and the memory is gone
     expect(takeRefused("key_rate")).toBe(2);
     expect(takeRefused("key_rate")).toBe(0);
+  });
+
+  it("once the object may answer differently, one request asks it and the others keep the 429 until it answers", () => {
+    const slot = refusalSlot("key_ask", "events:write", null);
+    rememberRefusal(slot, rateLimited(0.5)); // until T0 + 50
+    expect(recallRefusal(slot, "key_ask", T0 + 50)).toBeUndefined(); // this one asks
+    const meanwhile = recallRefusal(slot, "key_ask", T0 + 60)!; // a token has come, but the answer is pending
+    expect(meanwhile.rate.tokens).toBeLessThan(1); // so the headers still say 0 remaining
+    expect(meanwhile.retryAfter).toBe(1);
+    settleRefusal(slot); // the object admitted the one that asked
+    expect(recallRefusal(slot, "key_ask", T0 + 61)).toBeUndefined();
+    expect(takeRefused("key_ask")).toBe(1);
+
+    rememberRefusal(slot, rateLimited(0.5));
+    expect(recallRefusal(slot, "key_ask", T0 + 50)).toBeUndefined();
+    expect(recallRefusal(slot, "key_ask", T0 + 50 + MEMORY_CAP_MS - 1)).toBeDefined();
+    // An answer that never comes: after another MEMORY_CAP_MS everyone asks again.
+    expect(recallRefusal(slot, "key_ask", T0 + 50 + MEMORY_CAP_MS)).toBeUndefined();
+    expect(recallRefusal(slot, "key_ask", T0 + 50 + MEMORY_CAP_MS)).toBeUndefined();
+    takeRefused("key_ask");
+  });
+
+  it("an admit that took the last whole token carries the memory on; one that left tokens ends it", () => {
+    const slot = refusalSlot("key_admit", "events:write", null);
+    rememberRefusal(slot, rateLimited(0.5)); // until T0 + 50
+    expect(recallRefusal(slot, "key_admit", T0 + 50)).toBeUndefined(); // asks, and is admitted:
+    admittedAfterRefusal(slot, { ...rateLimited(0.2, T0 + 52).rate }); // 0.2 left: refused again until T0 + 132
+    const next = recallRefusal(slot, "key_admit", T0 + 60)!;
+    expect(next.code).toBe("rate_limited");
+    expect(next.rate.tokens).toBeCloseTo(0.28);
+    expect(recallRefusal(slot, "key_admit", T0 + 131)).toBeDefined();
+    expect(recallRefusal(slot, "key_admit", T0 + 132)).toBeUndefined();
+    admittedAfterRefusal(slot, { ...rateLimited(5, T0 + 133).rate }); // tokens to spare: ask the object
+    expect(recallRefusal(slot, "key_admit", T0 + 134)).toBeUndefined();
+    expect(recallRefusal(slot, "key_admit", T0 + 135)).toBeUndefined();
+    takeRefused("key_admit");
   });
 
   it("never for longer than MEMORY_CAP_MS, however slow the refill", () => {
@@ -68,6 +104,7 @@ describe("refusal memory (pure)", () => {
     const lateNight = rememberAt(Date.UTC(2026, 10, 26, 23, 59, 59, 950));
     expect(recallRefusal(lateNight, "key_day", Date.UTC(2026, 10, 26, 23, 59, 59, 999))).toBeDefined();
     expect(recallRefusal(lateNight, "key_day", Date.UTC(2026, 10, 27))).toBeUndefined(); // a new day, a new quota
+    expect(recallRefusal(lateNight, "key_day", Date.UTC(2026, 10, 27, 0, 0, 0, 10))).toBeUndefined(); // not even while one asks
     takeRefused("key_day");
 
     function rememberAt(now: number): string {
