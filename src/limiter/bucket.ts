@@ -63,3 +63,8 @@ export function utcDay(now: number): string {
 export function nextUtcMidnight(now: number): number {
   return (Math.floor(now / DAY_MS) + 1) * DAY_MS;
 }
+
+/** Whole seconds (≥ 1) until the next 00:00 UTC: when a request refused for the daily quota would be admitted. */
+export function secondsUntilMidnight(now: number): number {
+  return Math.max(1, Math.ceil((nextUtcMidnight(now) - now) / 1000));
+}

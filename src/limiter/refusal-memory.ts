@@ -20,8 +20,9 @@
  * The requests refused here still count: `takeRefused` hands their number to the object with the
  * key's next admit (or a report once the window is over), so `rejected` in D1 stays complete.
  */
-import { nextUtcMidnight, refill, secondsUntilTokens, type Bucket, type Limits } from "./bucket";
+import { nextUtcMidnight, refill, secondsUntilMidnight, secondsUntilTokens, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
+import type { AdmitDecision } from "./key-limiter";
 
 export const MEMORY_CAP_MS = 100;
 const MAX_REMEMBERED = 10_000;
@@ -54,7 +55,7 @@ export function refusalSlot(keyId: string, permission: string, origin: string | 
   return `${keyId}\n${permission}\n${origin ?? ""}`;
 }
 
-export function isLimitRefusal(decision: { ok: boolean; code?: string; rate?: RateSnapshot; violated?: PolicyName }): decision is LimitRefusal {
+export function isLimitRefusal(decision: AdmitDecision): decision is LimitRefusal {
   return !decision.ok && (decision.code === "rate_limited" || decision.code === "daily_quota_exceeded") && decision.rate !== undefined;
 }
 
@@ -89,7 +90,7 @@ export function recallRefusal(slot: string, keyId: string, now: number): LimitRe
       return undefined;
     }
   }
-  refusedHere.set(keyId, (refusedHere.get(keyId) ?? 0) + 1);
+  addRefused(keyId, 1);
   return rebase(entry.refusal, now);
 }
 
@@ -119,7 +120,11 @@ export function takeRefused(keyId: string): number {
 
 /** Gives back a count that could not be handed to the object. */
 export function returnRefused(keyId: string, count: number): void {
-  if (count > 0) refusedHere.set(keyId, (refusedHere.get(keyId) ?? 0) + count);
+  if (count > 0) addRefused(keyId, count);
+}
+
+function addRefused(keyId: string, count: number): void {
+  refusedHere.set(keyId, (refusedHere.get(keyId) ?? 0) + count);
 }
 
 /**
@@ -160,7 +165,6 @@ function rebase(refusal: LimitRefusal, now: number): LimitRefusal {
   // refusal, and its headers must not say otherwise.
   const bucket = refusal.code === "rate_limited" ? { ...refilled, tokens: Math.min(refilled.tokens, ALMOST_ONE) } : refilled;
   const at = Math.max(now, then.now);
-  const retryAfter =
-    refusal.code === "rate_limited" ? secondsUntilTokens(bucket, limits) : Math.max(1, Math.ceil((nextUtcMidnight(at) - at) / 1000));
+  const retryAfter = refusal.code === "rate_limited" ? secondsUntilTokens(bucket, limits) : secondsUntilMidnight(at);
   return { ...refusal, rate: { ...then, tokens: bucket.tokens, now: at }, retryAfter };
 }

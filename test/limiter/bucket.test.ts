@@ -7,6 +7,7 @@ import {
   refill,
   remainingTokens,
   secondsUntilFull,
+  secondsUntilMidnight,
   secondsUntilTokens,
   utcDay,
   type Limits,
@@ -104,6 +105,14 @@ describe("UTC days", () => {
     expect(nextUtcMidnight(midnight - 1)).toBe(midnight);
     expect(nextUtcMidnight(midnight)).toBe(midnight + 86_400_000);
     expect(nextUtcMidnight(T0)).toBe(midnight);
+  });
+
+  it("waits until midnight in whole seconds, rounded up, never 0", () => {
+    const midnight = Date.parse("2026-11-27T00:00:00.000Z");
+    expect(secondsUntilMidnight(T0)).toBe(43_200);
+    expect(secondsUntilMidnight(T0 + 1)).toBe(43_200);
+    expect(secondsUntilMidnight(midnight - 1)).toBe(1);
+    expect(secondsUntilMidnight(midnight)).toBe(86_400);
   });
 
   it("year and leap-day boundaries", () => {

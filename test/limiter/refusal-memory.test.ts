@@ -116,9 +116,9 @@ describe("refusal memory (pure)", () => {
 
   it("keeps only 429s, per key, permission and origin", () => {
     expect(isLimitRefusal(rateLimited(0))).toBe(true);
-    expect(isLimitRefusal({ ok: false, code: "insufficient_permissions", rate: rateLimited(0).rate })).toBe(false);
-    expect(isLimitRefusal({ ok: false, code: "revoked_api_key" })).toBe(false);
-    expect(isLimitRefusal({ ok: true })).toBe(false);
+    expect(isLimitRefusal({ ok: false, code: "insufficient_permissions", detail: "no", rate: rateLimited(0).rate })).toBe(false);
+    expect(isLimitRefusal({ ok: false, code: "revoked_api_key", detail: "revoked" })).toBe(false);
+    expect(isLimitRefusal({ ok: true, scopes: ["events:write"], rate: rateLimited(5).rate })).toBe(false);
 
     rememberRefusal(refusalSlot("key_slots", "events:write", "https://a.example"), rateLimited(0));
     expect(recallRefusal(refusalSlot("key_slots", "events:read", "https://a.example"), "key_slots", T0 + 1)).toBeUndefined();
