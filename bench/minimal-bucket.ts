@@ -7,10 +7,9 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { Hono } from "hono";
+import { forwardBare, type OriginEnv } from "./bare-forward";
 
-interface BucketEnv {
-  ORIGIN?: Fetcher;
-  ORIGIN_URL?: string;
+interface BucketEnv extends OriginEnv {
   BUCKET: DurableObjectNamespace<MinimalBucket>;
 }
 
@@ -35,13 +34,7 @@ app.all("*", async (c) => {
   if (!(await c.env.BUCKET.getByName(request.headers.get("authorization") ?? "anonymous").take())) {
     return new Response("rate limited", { status: 429 });
   }
-  const url = new URL(request.url);
-  const init: RequestInit = { method: request.method, headers: request.headers, body: request.body, redirect: "manual" };
-  const upstream =
-    c.env.ORIGIN !== undefined
-      ? await c.env.ORIGIN.fetch(`https://origin${url.pathname}${url.search}`, init)
-      : await fetch((c.env.ORIGIN_URL ?? "").replace(/\/+$/, "") + url.pathname + url.search, init);
-  return new Response(upstream.body, upstream);
+  return forwardBare(request, c.env);
 });
 
 export default app;

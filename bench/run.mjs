@@ -359,11 +359,16 @@ function useCallgrind() {
   process.env.BENCH_WORKERD_COMM ??= "callgrind-amd64";
 }
 
+/** A Node child running bench/<script> with an IPC channel, pinned to CPU 1 (beside this process) when it can be. */
+function spawnOnCpu1(script) {
+  const file = path.join(BENCH_DIR, script);
+  const [command, args] = hasTaskset ? ["taskset", ["-c", "1", process.execPath, file]] : [process.execPath, [file]];
+  return spawn(command, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+}
+
 /** The HTTP origin (bench/origin-http.mjs) on CPU 1 beside the load generator; resolves to its URL. */
 async function startHttpOrigin() {
-  const script = path.join(BENCH_DIR, "origin-http.mjs");
-  const [command, args] = hasTaskset ? ["taskset", ["-c", "1", process.execPath, script]] : [process.execPath, [script]];
-  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = spawnOnCpu1("origin-http.mjs");
   state.origin = child;
   const port = await new Promise((resolve, reject) => {
     child.once("error", reject);
@@ -386,9 +391,7 @@ function stopChild(child) {
 }
 
 function startLoader() {
-  const script = path.join(BENCH_DIR, "load.mjs");
-  const [command, args] = hasTaskset ? ["taskset", ["-c", "1", process.execPath, script]] : [process.execPath, [script]];
-  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = spawnOnCpu1("load.mjs");
   const pending = new Map();
   let nextId = 0;
   let readyResolve;

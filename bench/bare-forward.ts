@@ -1,0 +1,21 @@
+/**
+ * Forwarding with nothing around it, shared by the pass-through and the minimal-bucket Workers so
+ * that the bucket is exactly "the pass-through plus one RPC": the same mechanism as the gateway
+ * (src/proxy/forward.ts) — the ORIGIN service binding when bound, else ORIGIN_URL; method,
+ * headers and body as received (the body as a stream), redirect "manual", and the answer
+ * re-wrapped with `new Response(res.body, res)`.
+ */
+export interface OriginEnv {
+  ORIGIN?: Fetcher;
+  ORIGIN_URL?: string;
+}
+
+export async function forwardBare(request: Request, env: OriginEnv): Promise<Response> {
+  const url = new URL(request.url);
+  const init: RequestInit = { method: request.method, headers: request.headers, body: request.body, redirect: "manual" };
+  const upstream =
+    env.ORIGIN !== undefined
+      ? await env.ORIGIN.fetch(`https://origin${url.pathname}${url.search}`, init)
+      : await fetch((env.ORIGIN_URL ?? "").replace(/\/+$/, "") + url.pathname + url.search, init);
+  return new Response(upstream.body, upstream);
+}
