@@ -50,7 +50,13 @@ const CONFIG = {
   keys: Math.floor(intEnv("BENCH_KEYS", 8)),
   maxExtraRounds: Math.floor(intEnv("BENCH_MAX_EXTRA_ROUNDS", Math.ceil(intEnv("BENCH_ROUNDS", 8) / 2), 0)),
   pauseBetweenSlicesMs: 250,
-  profile: process.env.BENCH_PROFILE === "1" ? "v8" : process.env.BENCH_PROFILE || null,
+  profile: (() => {
+    const profile = process.env.BENCH_PROFILE;
+    if (profile === undefined || profile === "") return null;
+    if (profile === "1") return "v8";
+    if (!["v8", "perf", "callgrind"].includes(profile)) throw new Error(`BENCH_PROFILE must be v8 (or 1), perf or callgrind (got ${profile})`);
+    return profile;
+  })(),
   origin: (() => {
     const origin = process.env.BENCH_ORIGIN || "http";
     if (origin !== "http" && origin !== "binding") throw new Error(`BENCH_ORIGIN must be "http" or "binding" (got ${origin})`);
@@ -67,7 +73,13 @@ const NOISY_CORES = 0.15;
 /** passthrough: forwards only; bucket: + one RPC to a minimal token-bucket object; gateway: the real thing. */
 const ALL_SCENARIOS = ["passthrough", "bucket", "gateway"];
 // A subset (BENCH_SCENARIOS=gateway,bucket) only for the profiling modes; a measured run needs all.
-const SCENARIOS = process.env.BENCH_PROFILE && process.env.BENCH_SCENARIOS ? process.env.BENCH_SCENARIOS.split(",") : ALL_SCENARIOS;
+const SCENARIOS = (() => {
+  if (!process.env.BENCH_PROFILE || !process.env.BENCH_SCENARIOS) return ALL_SCENARIOS;
+  const picked = process.env.BENCH_SCENARIOS.split(",").map((name) => name.trim());
+  const unknown = picked.filter((name) => !ALL_SCENARIOS.includes(name));
+  if (unknown.length > 0 || picked.length === 0) throw new Error(`BENCH_SCENARIOS: pick from ${ALL_SCENARIOS.join(", ")} (got ${process.env.BENCH_SCENARIOS})`);
+  return picked;
+})();
 /** The KeyLimiter flushes to D1 every 5 s while it has news (src/limiter/key-limiter.ts). */
 const HOT_KEY_FLUSH_WAIT_MS = 6_500;
 const SECRETS = {
