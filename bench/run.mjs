@@ -71,7 +71,13 @@ const MAX_BAD_SHARE = 0.001;
 /** Other processes' CPU use (in cores) above which a slice, and its round, count as noisy. */
 const NOISY_CORES = 0.15;
 /** passthrough: forwards only; bucket: + one RPC to a minimal token-bucket object; gateway: the real thing. */
-const ALL_SCENARIOS = ["passthrough", "bucket", "gateway"];
+/**
+ * BENCH_BASELINE=<git ref>: the gateway as it was at that commit, as one more scenario
+ * ("baseline") in the same run, so that a change is judged slice by slice against what it
+ * changes (gateway/baseline per round) rather than against another run's figures.
+ */
+const BASELINE_REF = process.env.BENCH_BASELINE || null;
+const ALL_SCENARIOS = ["passthrough", "bucket", "gateway", ...(BASELINE_REF === null ? [] : ["baseline"])];
 // A subset (BENCH_SCENARIOS=gateway,bucket) only for the profiling modes; a measured run needs all.
 const SCENARIOS = (() => {
   if (!process.env.BENCH_PROFILE || !process.env.BENCH_SCENARIOS) return ALL_SCENARIOS;
@@ -113,8 +119,8 @@ const esbuild = requireFromWrangler("esbuild");
 const versionOf = (pkgJson) => JSON.parse(readFileSync(pkgJson, "utf8")).version;
 
 /** wrangler.jsonc without comments (string-aware) and trailing commas. */
-function readWranglerConfig() {
-  const text = readFileSync(path.join(ROOT, "wrangler.jsonc"), "utf8");
+function readWranglerConfig(dir = ROOT) {
+  const text = readFileSync(path.join(dir, "wrangler.jsonc"), "utf8");
   let out = "";
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
@@ -196,17 +202,17 @@ const hostCpuMs = () => {
 // ---------------------------------------------------------------------------------------------
 // Build
 
-async function build() {
+async function build(wrangler) {
   rmSync(BUILD_DIR, { recursive: true, force: true });
   mkdirSync(BUILD_DIR, { recursive: true });
-  // Same esbuild settings as `wrangler deploy` for a modules Worker (conditions, ESM, keepNames).
+  // Same esbuild settings as `wrangler deploy` for a modules Worker (conditions, ESM, keep_names).
   const common = {
     bundle: true,
     format: "esm",
     platform: "browser",
     conditions: ["workerd", "worker", "browser"],
     target: "es2024",
-    keepNames: true,
+    keepNames: wrangler.keep_names ?? true,
     external: ["cloudflare:*", "node:*"],
     define: { "process.env.NODE_ENV": '"production"' },
     logLevel: "error",
@@ -215,6 +221,22 @@ async function build() {
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "instrumented-gateway.ts")], outfile: path.join(BUILD_DIR, "gateway.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "passthrough.ts")], outfile: path.join(BUILD_DIR, "passthrough.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "minimal-bucket.ts")], outfile: path.join(BUILD_DIR, "bucket.js") });
+  if (BASELINE_REF !== null) {
+    // The commit's own sources and build settings; this checkout's node_modules, bindings and vars.
+    const tree = path.join(BUILD_DIR, "baseline-tree");
+    mkdirSync(tree, { recursive: true });
+    execFileSync("sh", ["-c", `git -C "${ROOT}" archive --format=tar "$0" src bench wrangler.jsonc | tar -x -C "${tree}"`, BASELINE_REF], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    await esbuild.build({
+      ...common,
+      keepNames: readWranglerConfig(tree).keep_names ?? true,
+      absWorkingDir: tree,
+      nodePaths: [path.join(ROOT, "node_modules")],
+      entryPoints: [path.join(tree, "bench", "instrumented-gateway.ts")],
+      outfile: path.join(BUILD_DIR, "baseline.js"),
+    });
+  }
   await esbuild.stop(); // its service process would otherwise live as long as we do
 }
 
@@ -257,6 +279,26 @@ function miniflareOptions(wrangler, originUrl) {
         ...toOrigin,
         unsafeDirectSockets: direct,
       },
+      ...(BASELINE_REF === null
+        ? []
+        : [
+            {
+              name: "baseline",
+              modules: true,
+              scriptPath: path.join(BUILD_DIR, "baseline.js"),
+              compatibilityDate,
+              compatibilityFlags,
+              bindings: { ...wrangler.vars, ...SECRETS, ...originVars },
+              // The gateway's KV and D1 (same ids): the same keys; its own Durable Objects.
+              kvNamespaces: Object.fromEntries(wrangler.kv_namespaces.map((kv) => [kv.binding, `bench-${kv.binding}`])),
+              d1Databases: Object.fromEntries(wrangler.d1_databases.map((db) => [db.binding, `bench-${db.binding}`])),
+              durableObjects: Object.fromEntries(
+                wrangler.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
+              ),
+              ...toOrigin,
+              unsafeDirectSockets: direct,
+            },
+          ]),
       {
         name: "passthrough",
         modules: true,
@@ -344,7 +386,7 @@ async function checkPaths(urls, keys) {
       if (response.status !== 200 || !text.includes('"origin":"bench"')) {
         throw new Error(`${scenario}: POST /v1/events answered ${response.status} ${text.slice(0, 300)}`);
       }
-      if (scenario === "gateway" && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
+      if ((scenario === "gateway" || scenario === "baseline") && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
         throw new Error("gateway: the forwarded answer lacks X-Request-Id or RateLimit headers");
       }
     }
@@ -355,6 +397,21 @@ async function checkPaths(urls, keys) {
 // Load generator child, pinned to CPU 1
 
 const CALLGRIND_DIR = path.join(RESULTS_DIR, "callgrind");
+
+/**
+ * Instructions V8's optimising compilers spent on their background threads during a slice.
+ * Left out of the per-request figure: how much of the tier-up still happens in the measured slice
+ * depends on how valgrind schedules threads, and it made the same code vary by ±20 %.
+ */
+function jitCompilerInstructions(file) {
+  const report = execFileSync("callgrind_annotate", ["--inclusive=yes", "--threshold=100", file], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  let total = 0;
+  for (const line of report.split("\n")) {
+    if (!/OptimizingCompileTaskExecutor::CompileTask::Run\(|MaglevConcurrentDispatcher::JobTask::Run\(/.test(line)) continue;
+    total += Number(/^\s*([\d,]+)/.exec(line)?.[1].replaceAll(",", "") ?? 0);
+  }
+  return total;
+}
 
 /** Makes Miniflare start workerd under valgrind's callgrind, instrumentation off until asked. */
 function useCallgrind() {
@@ -455,7 +512,7 @@ async function main() {
 
   const wrangler = readWranglerConfig();
   log(`bench: building the gateway (src/index.ts via bench/instrumented-gateway.ts) and the pass-through with esbuild`);
-  await build();
+  await build(wrangler);
 
   const pinnedHost = pin(process.pid, 1);
   const originUrl = CONFIG.origin === "http" ? await startHttpOrigin() : null;
@@ -486,6 +543,7 @@ async function main() {
     gateway: (await state.mf.unsafeGetDirectURL("gateway")).href,
     passthrough: (await state.mf.unsafeGetDirectURL("passthrough")).href,
     bucket: (await state.mf.unsafeGetDirectURL("bucket")).href,
+    ...(BASELINE_REF === null ? {} : { baseline: (await state.mf.unsafeGetDirectURL("baseline")).href }),
   };
   const migrations = await applyMigrations(await state.mf.getD1Database("DB", "gateway"), wrangler);
   const { projectId, keys } = await createKeys(urls.gateway, CONFIG.keys);
@@ -616,7 +674,12 @@ async function main() {
       }
       const text = readFileSync(path.join(CALLGRIND_DIR, file), "utf8");
       const instructions = Number(/^totals: (\d+)/m.exec(text)?.[1]);
-      log(`bench: ${scenario}: ${result.completed} requests, ${Math.round(instructions / result.completed / 1000)} k instructions per request (${path.join(CALLGRIND_DIR, file)})`);
+      const compiling = jitCompilerInstructions(path.join(CALLGRIND_DIR, file));
+      const perRequest = (count) => Math.round(count / result.completed / 1000);
+      log(
+        `bench: ${scenario}: ${result.completed} requests, ${perRequest(instructions - compiling)} k instructions per request ` +
+          `without V8's background compiler (${perRequest(compiling)} k more with it; ${path.join(CALLGRIND_DIR, file)})`,
+      );
     }
     clearTimeout(watchdog);
     return;
@@ -651,13 +714,15 @@ async function main() {
     }
     const ratio = inRound.gateway.reqPerSec / inRound.passthrough.reqPerSec;
     const bucketRatio = inRound.bucket.reqPerSec / inRound.passthrough.reqPerSec;
+    const overBaseline = BASELINE_REF === null ? null : inRound.gateway.reqPerSec / inRound.baseline.reqPerSec;
     const otherLoad = Math.max(...SCENARIOS.map((s) => inRound[s].foreignCpuUtil));
     const noisy = otherLoad > NOISY_CORES;
-    allRounds.push({ round: r + 1, order, ratio, bucketRatio, otherLoad, noisy, slices: inRound });
+    allRounds.push({ round: r + 1, order, ratio, bucketRatio, overBaseline, otherLoad, noisy, slices: inRound });
     log(
       `  round ${r + 1}: ` +
         order.map((s) => `${s} ${Math.round(inRound[s].reqPerSec)} req/s`).join(", ") +
         `, ratio ${ratio.toFixed(2)}` +
+        (overBaseline === null ? "" : `, gateway/baseline ${overBaseline.toFixed(3)}`) +
         (noisy ? `  (noisy: other processes used ${Math.round(otherLoad * 100)} % of a core${r + 1 < maxRounds ? ", one more round" : ""})` : ""),
     );
   }
@@ -847,6 +912,14 @@ async function main() {
       gatewayCpuOverheadUsPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
       bucketOverPassthroughReqPerSec: round(median(bucketRatios), 3),
       gatewayOverBucketReqPerSec: round(median(usedRounds.map((x) => x.slices.gateway.reqPerSec / x.slices.bucket.reqPerSec)), 3),
+      ...(BASELINE_REF === null
+        ? {}
+        : {
+            baseline: BASELINE_REF,
+            gatewayOverBaselineReqPerSec: round(median(usedRounds.map((x) => x.overBaseline)), 3),
+            gatewayOverBaselinePerRound: usedRounds.map((x) => round(x.overBaseline, 3)),
+            gatewayOverBaselineCpuPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest / scenarios.baseline.total.workerdCpuUsPerRequest, 3),
+          }),
       bucketCpuOverheadUsPerRequest: round(scenarios.bucket.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
     },
     instrumentation,
@@ -882,7 +955,8 @@ function printTable(r) {
   log(`Composite gateway benchmark — ${rounds} × ${r.config.sliceSeconds} s per scenario, ${r.config.connections} connections, ${r.config.route}, origin over ${r.config.origin === "http" ? "HTTP (ORIGIN_URL)" : "the ORIGIN service binding"}, workerd ${r.machine.workerd}, ${r.machine.cpus} CPUs`);
   log("");
   log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
-  for (const [name, s] of [["passthrough", p], ["bucket", b], ["gateway", g]]) {
+  const rows = [["passthrough", p], ["bucket", b], ["gateway", g], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
+  for (const [name, s] of rows) {
     log(
       `${padEnd(name, 12)}${pad(s.median.reqPerSec.toFixed(0), 16)}${pad(s.median.p50Ms.toFixed(1), 9)}${pad(s.median.p99Ms.toFixed(1), 9)}` +
         `${pad(s.total.workerdCpuUsPerRequest.toFixed(0), 12)}${pad(s.total.non2xx + s.total.errors, 9)}${pad(s.total.completed, 10)}`,
@@ -901,6 +975,12 @@ function printTable(r) {
     `reference: a minimal per-key token-bucket object (one RPC per request, nothing else) reaches ${r.ratio.bucketOverPassthroughReqPerSec.toFixed(2)} of the pass-through` +
       ` (+${r.ratio.bucketCpuOverheadUsPerRequest.toFixed(0)} µs per request); the gateway reaches ${r.ratio.gatewayOverBucketReqPerSec.toFixed(2)} of that`,
   );
+  if (r.ratio.baseline !== undefined) {
+    log(
+      `against the gateway at ${r.ratio.baseline} (same run, same slices): req/s ${r.ratio.gatewayOverBaselineReqPerSec.toFixed(3)} (rounds ${r.ratio.gatewayOverBaselinePerRound.map((x) => x.toFixed(2)).join(" ")}),` +
+        ` CPU per request ${r.ratio.gatewayOverBaselineCpuPerRequest.toFixed(3)}`,
+    );
+  }
   const i = r.instrumentation;
   log(
     `counted over ${i.windowSeconds} s: ${i.gatewayRequests} gateway requests, ${i.d1Statements} D1 statements in ${i.d1Batches} batches` +
