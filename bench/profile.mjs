@@ -82,3 +82,17 @@ export function reportProfile(profile, file, log, top = 30) {
   }
   log(`  written to ${file}`);
 }
+
+/**
+ * From `callgrind_annotate --inclusive=yes` output: the instructions under V8's background
+ * compilers (TurboFan's and Maglev's job entry points), summed. Each entry point is listed once
+ * with its inclusive count; recursion marks ('2) are other lines and are not matched.
+ */
+export function compilerInstructions(report) {
+  let total = 0;
+  for (const line of report.split("\n")) {
+    if (!/:v8::internal::(OptimizingCompileTaskExecutor::CompileTask|maglev::MaglevConcurrentDispatcher::JobTask)::Run\(v8::JobDelegate\*\) /.test(line)) continue;
+    total += Number(/^\s*([\d,]+) /.exec(line)?.[1].replaceAll(",", "") ?? 0);
+  }
+  return total;
+}

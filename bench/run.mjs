@@ -28,7 +28,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectInspector, profileDuring, reportProfile } from "./profile.mjs";
+import { compilerInstructions, connectInspector, profileDuring, reportProfile } from "./profile.mjs";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, "..");
@@ -404,13 +404,7 @@ const CALLGRIND_DIR = path.join(RESULTS_DIR, "callgrind");
  * depends on how valgrind schedules threads, and it made the same code vary by ±20 %.
  */
 function jitCompilerInstructions(file) {
-  const report = execFileSync("callgrind_annotate", ["--inclusive=yes", "--threshold=100", file], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
-  let total = 0;
-  for (const line of report.split("\n")) {
-    if (!/OptimizingCompileTaskExecutor::CompileTask::Run\(|MaglevConcurrentDispatcher::JobTask::Run\(/.test(line)) continue;
-    total += Number(/^\s*([\d,]+)/.exec(line)?.[1].replaceAll(",", "") ?? 0);
-  }
-  return total;
+  return compilerInstructions(execFileSync("callgrind_annotate", ["--inclusive=yes", "--threshold=100", file], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 }));
 }
 
 /** Makes Miniflare start workerd under valgrind's callgrind, instrumentation off until asked. */

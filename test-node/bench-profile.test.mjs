@@ -1,7 +1,7 @@
 // The pure part of the benchmark's profiling (bench/profile.mjs): self time by function from a
 // V8 CPU profile, as `BENCH_PROFILE=v8 npm run bench` prints it.
 import { describe, expect, it } from "vitest";
-import { selfTimeByFunction } from "../bench/profile.mjs";
+import { compilerInstructions, selfTimeByFunction } from "../bench/profile.mjs";
 
 const frame = (functionName, url = "", lineNumber = 0) => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: "1" });
 
@@ -38,5 +38,25 @@ describe("selfTimeByFunction", () => {
       samples: [2, 3, 3],
     };
     expect(selfTimeByFunction(profile).map((row) => row.name)).toEqual(["(garbage collector)", "(anonymous) gateway.js:11"]);
+  });
+});
+
+describe("compilerInstructions", () => {
+  const line = (count, fn) => `${count} ( 1.00%)  ???:${fn} [/x/workerd]`;
+  it("sums the inclusive counts of TurboFan's and Maglev's background jobs, nothing else", () => {
+    const report = [
+      line("1,716,141,155", "PROGRAM TOTALS"),
+      line("  230,240,769", "v8::internal::OptimizingCompileTaskExecutor::CompileTask::Run(v8::JobDelegate*)"),
+      line("      402,901", "v8::internal::maglev::MaglevConcurrentDispatcher::JobTask::Run(v8::JobDelegate*)"),
+      // Callers of the compile job and a recursion mark are other lines: not counted twice.
+      line("  266,186,812", "workerd::jsg::V8PlatformWrapper::JobTaskWrapper::Run(v8::JobDelegate*)"),
+      line("        1,000", "v8::internal::OptimizingCompileTaskExecutor::CompileTask::Run(v8::JobDelegate*)'2"),
+      line("      150,124", "v8::internal::MinorGCJob::Task::RunInternal()"),
+    ].join("\n");
+    expect(compilerInstructions(report)).toBe(230_240_769 + 402_901);
+  });
+
+  it("is 0 when no compiler job ran in the slice", () => {
+    expect(compilerInstructions(line("12,345", "PROGRAM TOTALS"))).toBe(0);
   });
 });
