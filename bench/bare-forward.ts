@@ -10,12 +10,21 @@ export interface OriginEnv {
   ORIGIN_URL?: string;
 }
 
-export async function forwardBare(request: Request, env: OriginEnv): Promise<Response> {
+/** Headers to send the origin in place of the client's; the origin's answer's headers, amended. */
+export interface Amend {
+  request(headers: Headers): Promise<Headers>;
+  response(headers: Headers): void;
+}
+
+export async function forwardBare(request: Request, env: OriginEnv, amend?: Amend): Promise<Response> {
   const url = new URL(request.url);
-  const init: RequestInit = { method: request.method, headers: request.headers, body: request.body, redirect: "manual" };
+  const headers = amend === undefined ? request.headers : await amend.request(request.headers);
+  const init: RequestInit = { method: request.method, headers, body: request.body, redirect: "manual" };
   const upstream =
     env.ORIGIN !== undefined
       ? await env.ORIGIN.fetch(`https://origin${url.pathname}${url.search}`, init)
       : await fetch((env.ORIGIN_URL ?? "").replace(/\/+$/, "") + url.pathname + url.search, init);
-  return new Response(upstream.body, upstream);
+  const response = new Response(upstream.body, upstream);
+  amend?.response(response.headers);
+  return response;
 }

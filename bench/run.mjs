@@ -70,14 +70,17 @@ const TARGETS = { ratio: 0.6, d1StatementsPer1000: 5, kvReadsPer1000: 1 };
 const MAX_BAD_SHARE = 0.001;
 /** Other processes' CPU use (in cores) above which a slice, and its round, count as noisy. */
 const NOISY_CORES = 0.15;
-/** passthrough: forwards only; bucket: + one RPC to a minimal token-bucket object; gateway: the real thing. */
+/**
+ * passthrough: forwards only; bucket: + one RPC to a minimal token-bucket object; contract: the
+ * bucket + the headers API.md requires (constant values); gateway: the real thing.
+ */
 /**
  * BENCH_BASELINE=<git ref>: the gateway as it was at that commit, as one more scenario
  * ("baseline") in the same run, so that a change is judged slice by slice against what it
  * changes (gateway/baseline per round) rather than against another run's figures.
  */
 const BASELINE_REF = process.env.BENCH_BASELINE || null;
-const ALL_SCENARIOS = ["passthrough", "bucket", "gateway", ...(BASELINE_REF === null ? [] : ["baseline"])];
+const ALL_SCENARIOS = ["passthrough", "bucket", "contract", "gateway", ...(BASELINE_REF === null ? [] : ["baseline"])];
 // A subset (BENCH_SCENARIOS=gateway,bucket) only for the profiling modes; a measured run needs all.
 const SCENARIOS = (() => {
   if (!process.env.BENCH_PROFILE || !process.env.BENCH_SCENARIOS) return ALL_SCENARIOS;
@@ -221,6 +224,7 @@ async function build(wrangler) {
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "instrumented-gateway.ts")], outfile: path.join(BUILD_DIR, "gateway.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "passthrough.ts")], outfile: path.join(BUILD_DIR, "passthrough.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "minimal-bucket.ts")], outfile: path.join(BUILD_DIR, "bucket.js") });
+  await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "contract-bucket.ts")], outfile: path.join(BUILD_DIR, "contract.js") });
   if (BASELINE_REF !== null) {
     // The commit's own sources and build settings; this checkout's node_modules, bindings and vars.
     const tree = path.join(BUILD_DIR, "baseline-tree");
@@ -321,6 +325,17 @@ function miniflareOptions(wrangler, originUrl) {
         unsafeDirectSockets: direct,
       },
       {
+        name: "contract",
+        modules: true,
+        scriptPath: path.join(BUILD_DIR, "contract.js"),
+        compatibilityDate,
+        compatibilityFlags,
+        durableObjects: { BUCKET: { className: "MinimalBucket", useSQLite: true } },
+        bindings: { ...originVars, ORIGIN_SIGNING_SECRET: SECRETS.ORIGIN_SIGNING_SECRET },
+        ...toOrigin,
+        unsafeDirectSockets: direct,
+      },
+      {
         name: "origin",
         modules: true,
         scriptPath: path.join(BENCH_DIR, "origin.js"),
@@ -386,8 +401,8 @@ async function checkPaths(urls, keys) {
       if (response.status !== 200 || !text.includes('"origin":"bench"')) {
         throw new Error(`${scenario}: POST /v1/events answered ${response.status} ${text.slice(0, 300)}`);
       }
-      if ((scenario === "gateway" || scenario === "baseline") && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
-        throw new Error("gateway: the forwarded answer lacks X-Request-Id or RateLimit headers");
+      if (["gateway", "baseline", "contract"].includes(scenario) && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
+        throw new Error(`${scenario}: the forwarded answer lacks X-Request-Id or RateLimit headers`);
       }
     }
   }
@@ -537,6 +552,7 @@ async function main() {
     gateway: (await state.mf.unsafeGetDirectURL("gateway")).href,
     passthrough: (await state.mf.unsafeGetDirectURL("passthrough")).href,
     bucket: (await state.mf.unsafeGetDirectURL("bucket")).href,
+    contract: (await state.mf.unsafeGetDirectURL("contract")).href,
     ...(BASELINE_REF === null ? {} : { baseline: (await state.mf.unsafeGetDirectURL("baseline")).href }),
   };
   const migrations = await applyMigrations(await state.mf.getD1Database("DB", "gateway"), wrangler);
@@ -708,10 +724,11 @@ async function main() {
     }
     const ratio = inRound.gateway.reqPerSec / inRound.passthrough.reqPerSec;
     const bucketRatio = inRound.bucket.reqPerSec / inRound.passthrough.reqPerSec;
+    const contractRatio = inRound.contract.reqPerSec / inRound.passthrough.reqPerSec;
     const overBaseline = BASELINE_REF === null ? null : inRound.gateway.reqPerSec / inRound.baseline.reqPerSec;
     const otherLoad = Math.max(...SCENARIOS.map((s) => inRound[s].foreignCpuUtil));
     const noisy = otherLoad > NOISY_CORES;
-    allRounds.push({ round: r + 1, order, ratio, bucketRatio, overBaseline, otherLoad, noisy, slices: inRound });
+    allRounds.push({ round: r + 1, order, ratio, bucketRatio, contractRatio, overBaseline, otherLoad, noisy, slices: inRound });
     log(
       `  round ${r + 1}: ` +
         order.map((s) => `${s} ${Math.round(inRound[s].reqPerSec)} req/s`).join(", ") +
@@ -906,6 +923,9 @@ async function main() {
       gatewayCpuOverheadUsPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
       bucketOverPassthroughReqPerSec: round(median(bucketRatios), 3),
       gatewayOverBucketReqPerSec: round(median(usedRounds.map((x) => x.slices.gateway.reqPerSec / x.slices.bucket.reqPerSec)), 3),
+      contractOverPassthroughReqPerSec: round(median(usedRounds.map((x) => x.contractRatio)), 3),
+      gatewayOverContractReqPerSec: round(median(usedRounds.map((x) => x.slices.gateway.reqPerSec / x.slices.contract.reqPerSec)), 3),
+      contractCpuOverheadUsPerRequest: round(scenarios.contract.total.workerdCpuUsPerRequest - scenarios.bucket.total.workerdCpuUsPerRequest, 1),
       ...(BASELINE_REF === null
         ? {}
         : {
@@ -949,7 +969,8 @@ function printTable(r) {
   log(`Composite gateway benchmark — ${rounds} × ${r.config.sliceSeconds} s per scenario, ${r.config.connections} connections, ${r.config.route}, origin over ${r.config.origin === "http" ? "HTTP (ORIGIN_URL)" : "the ORIGIN service binding"}, workerd ${r.machine.workerd}, ${r.machine.cpus} CPUs`);
   log("");
   log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
-  const rows = [["passthrough", p], ["bucket", b], ["gateway", g], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
+  const c = r.scenarios.contract;
+  const rows = [["passthrough", p], ["bucket", b], ["contract", c], ["gateway", g], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
   for (const [name, s] of rows) {
     log(
       `${padEnd(name, 12)}${pad(s.median.reqPerSec.toFixed(0), 16)}${pad(s.median.p50Ms.toFixed(1), 9)}${pad(s.median.p99Ms.toFixed(1), 9)}` +
@@ -968,6 +989,10 @@ function printTable(r) {
   log(
     `reference: a minimal per-key token-bucket object (one RPC per request, nothing else) reaches ${r.ratio.bucketOverPassthroughReqPerSec.toFixed(2)} of the pass-through` +
       ` (+${r.ratio.bucketCpuOverheadUsPerRequest.toFixed(0)} µs per request); the gateway reaches ${r.ratio.gatewayOverBucketReqPerSec.toFixed(2)} of that`,
+  );
+  log(
+    `contract: that bucket also sending the headers API.md requires (identity, rate limits, X-Request-Id; constant values) reaches ${r.ratio.contractOverPassthroughReqPerSec.toFixed(2)} of the pass-through` +
+      ` (+${r.ratio.contractCpuOverheadUsPerRequest.toFixed(0)} µs per request over the bucket); the gateway reaches ${r.ratio.gatewayOverContractReqPerSec.toFixed(2)} of that`,
   );
   if (r.ratio.baseline !== undefined) {
     log(
@@ -990,7 +1015,7 @@ function printTable(r) {
   );
   const pct = (x) => `${Math.round(x * 100)} %`;
   const util = (s) => `workerd ${pct(s.median.workerdCpuUtil)}, load generator ${pct(s.median.loaderCpuUtil)}, ${r.config.origin === "http" ? `HTTP origin ${pct(s.median.originCpuUtil)}, ` : ""}host ${pct(s.median.hostCpuUtil)}, other processes ${pct(s.median.foreignCpuUtil)}`;
-  log(`CPU busy (median of slices, 100 % = one core): passthrough: ${util(p)}; bucket: ${util(b)}; gateway: ${util(g)}`);
+  log(`CPU busy (median of slices, 100 % = one core): passthrough: ${util(p)}; bucket: ${util(b)}; contract: ${util(c)}; gateway: ${util(g)}`);
   if (r.rounds.noisyRun) {
     log(`WARNING: other processes used more than ${pct(r.rounds.noisyThresholdCores)} of a core during ${r.rounds.run - r.rounds.clean} of ${r.rounds.run} rounds; the figures above include those rounds and are less trustworthy — rerun on a quieter machine`);
   } else if (r.rounds.run > r.rounds.clean) {
