@@ -1,8 +1,9 @@
 /**
- * Forwarding with nothing around it, shared by the pass-through and the minimal-bucket Workers so
- * that the bucket is exactly "the pass-through plus one RPC": the same mechanism as the gateway
- * (src/proxy/forward.ts) — the ORIGIN service binding when bound, else ORIGIN_URL; method,
- * headers and body as received (the body as a stream), redirect "manual", and the answer
+ * Forwarding with nothing around it, shared by the pass-through, the minimal-bucket and the
+ * contract Workers so that the bucket is exactly "the pass-through plus one RPC" and the contract
+ * "the bucket plus API.md's headers": the same mechanism as the gateway (src/proxy/forward.ts) —
+ * the ORIGIN service binding when bound, else ORIGIN_URL; method, headers (amended, for the
+ * contract) and body as received (the body as a stream), redirect "manual", and the answer
  * re-wrapped with `new Response(res.body, res)`.
  */
 export interface OriginEnv {
