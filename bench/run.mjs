@@ -245,7 +245,7 @@ async function build(wrangler) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Miniflare: origin, passthrough and gateway in one workerd
+// Miniflare: every scenario and the binding origin in one workerd
 
 const logStats = { lines: 0, errors: [] };
 
@@ -257,6 +257,22 @@ function miniflareOptions(wrangler, originUrl) {
   // Every scenario reaches the same origin the same way: by HTTP, or by the service binding.
   const toOrigin = originUrl === null ? { serviceBindings: { ORIGIN: "origin" } } : {};
   const originVars = originUrl === null ? {} : { ORIGIN_URL: originUrl };
+  /** The gateway built as `<name>.js`, with wrangler.jsonc's vars and bindings. */
+  const gatewayWorker = (name) => ({
+    name,
+    modules: true,
+    scriptPath: path.join(BUILD_DIR, `${name}.js`),
+    compatibilityDate,
+    compatibilityFlags,
+    bindings: { ...wrangler.vars, ...SECRETS, ...originVars },
+    kvNamespaces: Object.fromEntries(wrangler.kv_namespaces.map((kv) => [kv.binding, `bench-${kv.binding}`])),
+    d1Databases: Object.fromEntries(wrangler.d1_databases.map((db) => [db.binding, `bench-${db.binding}`])),
+    durableObjects: Object.fromEntries(
+      wrangler.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
+    ),
+    ...toOrigin,
+    unsafeDirectSockets: direct,
+  });
   return convertV4MiniflareOptions({
     host: "127.0.0.1",
     port: 0,
@@ -268,41 +284,9 @@ function miniflareOptions(wrangler, originUrl) {
       if (entry.level === "error" && logStats.errors.length < 20) logStats.errors.push(entry.message);
     },
     workers: [
-      {
-        name: "gateway",
-        modules: true,
-        scriptPath: path.join(BUILD_DIR, "gateway.js"),
-        compatibilityDate,
-        compatibilityFlags,
-        bindings: { ...wrangler.vars, ...SECRETS, ...originVars },
-        kvNamespaces: Object.fromEntries(wrangler.kv_namespaces.map((kv) => [kv.binding, `bench-${kv.binding}`])),
-        d1Databases: Object.fromEntries(wrangler.d1_databases.map((db) => [db.binding, `bench-${db.binding}`])),
-        durableObjects: Object.fromEntries(
-          wrangler.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
-        ),
-        ...toOrigin,
-        unsafeDirectSockets: direct,
-      },
-      ...(BASELINE_REF === null
-        ? []
-        : [
-            {
-              name: "baseline",
-              modules: true,
-              scriptPath: path.join(BUILD_DIR, "baseline.js"),
-              compatibilityDate,
-              compatibilityFlags,
-              bindings: { ...wrangler.vars, ...SECRETS, ...originVars },
-              // The gateway's KV and D1 (same ids): the same keys; its own Durable Objects.
-              kvNamespaces: Object.fromEntries(wrangler.kv_namespaces.map((kv) => [kv.binding, `bench-${kv.binding}`])),
-              d1Databases: Object.fromEntries(wrangler.d1_databases.map((db) => [db.binding, `bench-${db.binding}`])),
-              durableObjects: Object.fromEntries(
-                wrangler.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
-              ),
-              ...toOrigin,
-              unsafeDirectSockets: direct,
-            },
-          ]),
+      gatewayWorker("gateway"),
+      // The same KV and D1 ids as the gateway (so the same keys), its own Durable Objects.
+      ...(BASELINE_REF === null ? [] : [gatewayWorker("baseline")]),
       {
         name: "passthrough",
         modules: true,
