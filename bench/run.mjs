@@ -226,6 +226,11 @@ async function build(wrangler) {
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "minimal-bucket.ts")], outfile: path.join(BUILD_DIR, "bucket.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "contract-bucket.ts")], outfile: path.join(BUILD_DIR, "contract.js") });
   if (BASELINE_REF !== null) {
+    try {
+      execFileSync("git", ["-C", ROOT, "rev-parse", "--verify", "--quiet", `${BASELINE_REF}^{commit}`], { stdio: "ignore" });
+    } catch {
+      throw new Error(`BENCH_BASELINE: ${BASELINE_REF} is not a commit of this repository (try HEAD, a branch or a commit hash)`);
+    }
     // The commit's own sources and build settings; this checkout's node_modules, bindings and vars.
     const tree = path.join(BUILD_DIR, "baseline-tree");
     mkdirSync(tree, { recursive: true });
