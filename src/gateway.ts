@@ -11,7 +11,7 @@ import type { AppEnv, Env } from "./env";
 import { startDeadline, TIMED_OUT, within, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
 import { redactKeys } from "./http/redact";
-import { readApiKey } from "./keys/credentials";
+import { readApiKey, refuseKeyElsewhere } from "./keys/credentials";
 import { parseKey } from "./keys/format";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { recordFailedAttempt, refuseIfBlocked } from "./limiter/failed-auth";
@@ -35,7 +35,6 @@ import { PUBLIC_KEY_SCOPES } from "./policy/authorize";
 import { bodyToForward, checkDeclaredLength, maxBodyBytes } from "./proxy/body-limit";
 import { forwardToOrigin, toClientResponse } from "./proxy/forward";
 
-const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 /** After a refusal memory ends, how long the next admit has to carry its count before a report does. */
 const REPORT_GRACE_MS = 100;
 
@@ -100,6 +99,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   refuseIfBlocked(clientIp, Date.now());
 
   const key = readApiKey(request.headers.get("authorization"), url);
+  refuseKeyElsewhere(key, request.headers, url);
   // A key this isolate has looked up before was well-formed then: no format check to repeat.
   const cached = cachedKey(key);
   if (cached === undefined) {
@@ -237,7 +237,17 @@ function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError 
 
 /** Keys must not cross the network in the clear; local development is the one exception. */
 function requireHttps(url: URL): void {
-  if (url.protocol === "http:" && !LOCAL_HOSTS.has(url.hostname)) {
+  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
     throw new GatewayError("https_required", `Use https://${url.host}${redactKeys(url.pathname)}: API keys must not be sent over plain HTTP.`);
   }
+}
+
+/** localhost and its subdomains (RFC 6761), 127.0.0.0/8 and [::1]: names that never leave the machine. */
+export function isLoopback(hostname: string): boolean {
+  return (
+    hostname === "localhost" ||
+    hostname.endsWith(".localhost") ||
+    hostname === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }

@@ -12,7 +12,10 @@ const SURROUNDING_WHITESPACE = /^\s|\s$|[\r\n]/;
 /** The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous). */
 export function readApiKey(authorization: string | null, url: URL): string {
   const candidates: string[] = [];
-  if (authorization !== null && authorization !== "") candidates.push(keyFromAuthorization(authorization));
+  if (authorization !== null && authorization !== "") {
+    if (authorization.includes(",")) candidates.push(...keysFromRepeatedAuthorization(authorization));
+    else candidates.push(keyFromAuthorization(authorization));
+  }
   if (url.search !== "") {
     for (const value of url.searchParams.getAll(API_KEY_PARAM)) if (value !== "") candidates.push(value);
   }
@@ -40,10 +43,23 @@ export function readApiKey(authorization: string | null, url: URL): string {
   return first;
 }
 
+/**
+ * Two Authorization headers reach the Worker joined by ", " (neither a key nor base64 has a
+ * comma): each is read, so two different keys are ambiguous and the same key twice is the key.
+ */
+function keysFromRepeatedAuthorization(header: string): string[] {
+  return header
+    .split(/,[ \t]*/)
+    .filter((part) => part !== "")
+    .map(keyFromAuthorization);
+}
+
 function keyFromAuthorization(header: string): string {
-  const space = header.indexOf(" ");
-  const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
-  const credentials = space === -1 ? "" : header.slice(space + 1);
+  // RFC 9110 separates scheme and credentials by one space; any other whitespace there is left on
+  // the key, so it is reported as whitespace around the key rather than as an unknown scheme.
+  const gap = header.search(/[ \t]/);
+  const scheme = (gap === -1 ? header : header.slice(0, gap)).toLowerCase();
+  const credentials = gap === -1 ? "" : header.slice(header[gap] === " " ? gap + 1 : gap);
   if (scheme === "bearer") {
     if (credentials === "") throw missingAfterScheme();
     return credentials;
@@ -74,4 +90,30 @@ function decodeBase64(encoded: string): string {
       "The Basic credentials are not valid base64. Send base64(<key>:) or use `Authorization: Bearer <key>`.",
     );
   }
+}
+
+/**
+ * The key may travel only where the gateway takes it from (and removes it): Authorization and
+ * `?api_key=`. Anywhere else — another header, another query parameter, the path — it would
+ * reach the origin, so the request is refused before anything is counted or forwarded.
+ */
+export function refuseKeyElsewhere(key: string, headers: Headers, url: URL): void {
+  if (url.pathname.includes(key)) throw keyElsewhere("in the URL path");
+  if (url.search !== "") {
+    for (const [name, value] of url.searchParams) {
+      if (name !== API_KEY_PARAM && (name.includes(key) || value.includes(key))) throw keyElsewhere("in a query parameter other than api_key");
+    }
+  }
+  for (const [name, value] of headers) {
+    if (name === "authorization") continue;
+    if (name.includes(key)) throw keyElsewhere("in a header name");
+    if (value.includes(key)) throw keyElsewhere(`in the ${name} header`);
+  }
+}
+
+function keyElsewhere(where: string): GatewayError {
+  return new GatewayError(
+    "invalid_request",
+    `The API key also appears ${where}. Send it only as \`Authorization: Bearer <key>\` (or \`?api_key=\`): the gateway removes it there, and nowhere else.`,
+  );
 }

@@ -4,7 +4,7 @@
  * reach the origin. Pure data and one matching function, no I/O.
  *
  * Path patterns: literal segments, `:id` (exactly one non-empty segment) and a trailing `*`
- * (one or more further segments).
+ * (one or more further segments). A path with an encoded `/` or `\` matches nothing.
  */
 
 export const SCOPES = [
@@ -85,8 +85,15 @@ interface CompiledRule {
 
 const COMPILED: readonly CompiledRule[] = ROUTES.map((rule) => ({ rule, segments: rule.path.split("/").slice(1) }));
 
+/**
+ * A segment with an encoded slash or backslash is one segment here but may become two at an
+ * origin that decodes before it routes (`/v1/users/..%2Fadmin`): such paths match nothing.
+ */
+const ENCODED_SEPARATOR = /%2f|%5c/i;
+
 /** The rule for this method and path, or null (→ 404). `/v1/users/me` is listed before `/v1/users/:id`. */
 export function matchRoute(method: string, pathname: string): RouteRule | null {
+  if (ENCODED_SEPARATOR.test(pathname)) return null;
   const segments = pathname.split("/").slice(1);
   for (const { rule, segments: pattern } of COMPILED) {
     if (rule.methods !== ANY && !rule.methods.includes(method)) continue;

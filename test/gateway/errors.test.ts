@@ -31,6 +31,24 @@ describe("400", () => {
     expect(text).not.toContain(publicKey.key);
   });
 
+  it("ambiguous_credentials: two Authorization headers with different keys", async () => {
+    const headers = new Headers();
+    headers.append("authorization", `Bearer ${publicKey.key}`);
+    headers.append("authorization", `Bearer ${secretKey.key}`);
+    const res = await gateway("/v1/events", { method: "POST", headers });
+    const text = await res.clone().text();
+    await expectProblem(res, 400, "ambiguous_credentials", publicKey.key);
+    expect(text).not.toContain(secretKey.key);
+  });
+
+  it("the same key in two Authorization headers is the key", async () => {
+    const headers = new Headers();
+    headers.append("authorization", `Bearer ${publicKey.key}`);
+    headers.append("authorization", `Bearer ${publicKey.key}`);
+    const res = await gateway("/v1/events", { method: "POST", headers, body: "{}" });
+    expect(res.status).toBe(200);
+  });
+
   it("the same key twice is not ambiguous", async () => {
     const res = await gateway(`/v1/events?api_key=${publicKey.key}`, withKey(publicKey.key, { method: "POST", body: "{}" }));
     expect(res.status).toBe(200);
@@ -140,13 +158,16 @@ describe("403", () => {
     await expectProblem(noOrigin, 403, "origin_not_allowed", key.key);
   });
 
-  it("https_required: plain HTTP to a non-local host", async () => {
-    const res = await worker.fetch(new Request("http://api.composite.dev/v1/events", withKey(publicKey.key, { method: "POST" })), env, createExecutionContext());
-    await expectProblem(res, 403, "https_required", publicKey.key);
-  });
+  it.each(["api.composite.dev", "localhost.example.com", "127.0.0.1.nip.io", "10.0.0.1", "[::2]"])(
+    "https_required: plain HTTP to a non-local host (%s)",
+    async (host) => {
+      const res = await worker.fetch(new Request(`http://${host}/v1/events`, withKey(publicKey.key, { method: "POST" })), env, createExecutionContext());
+      await expectProblem(res, 403, "https_required", publicKey.key);
+    },
+  );
 
-  it("plain HTTP to localhost is allowed (local development)", async () => {
-    for (const host of ["127.0.0.1:8787", "localhost:8787"]) {
+  it("plain HTTP to a loopback host is allowed (local development)", async () => {
+    for (const host of ["127.0.0.1:8787", "localhost:8787", "127.0.0.2", "app.localhost:8787", "[::1]:8787"]) {
       const res = await worker.fetch(new Request(`http://${host}/v1/events`, withKey(publicKey.key, { method: "POST", body: "{}" })), env, createExecutionContext());
       expect(res.status).toBe(200);
     }

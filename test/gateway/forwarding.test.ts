@@ -5,7 +5,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { env, gateway, projectWithKeys, withKey, type MintedKey, type OriginEcho } from "../helpers";
+import { env, expectProblem, gateway, projectWithKeys, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
 const SIGNING_SECRET = "test-origin-signing-secret";
 
@@ -49,6 +49,25 @@ describe("the origin", () => {
       expect(received.headers.authorization).toBeUndefined();
       expect(received.query).toEqual(path.includes("page=2") ? { source: "web", page: "2" } : { source: "web" });
     }
+  });
+
+  it("never gets a key sent somewhere else as well: 400 invalid_request, not forwarded, not counted", async () => {
+    const key = publicKey.key;
+    const dayLeft = async () => Number((await gateway("/v1/events", withKey(key, { method: "POST", body: "{}" }))).headers.get("x-ratelimit-remaining-day"));
+    const before = await dayLeft();
+    for (const [path, init, where] of [
+      ["/v1/events", withKey(key, { method: "POST", body: "{}", headers: { "x-api-key": key } }), "x-api-key header"],
+      ["/v1/events", withKey(key, { method: "POST", body: "{}", headers: { cookie: `session=1; composite_key=${key}` } }), "cookie header"],
+      [`/v1/events?API_KEY=${key}`, withKey(key, { method: "POST", body: "{}" }), "query parameter"],
+      [`/v1/events?api_key=${key}&token=${key}`, { method: "POST", body: "{}" }, "query parameter"],
+      [`/v1/users/${key}`, withKey(key), "path"],
+    ] as const) {
+      const res = await gateway(path, init);
+      const body = await expectProblem(res, 400, "invalid_request", key);
+      expect(body.detail).toContain(where);
+      expect(res.headers.get("x-ratelimit-remaining")).toBeNull(); // refused before the limiter
+    }
+    expect(await dayLeft()).toBe(before - 1);
   });
 
   it("receives the identity headers and a signature that verifies with the shared secret", async () => {

@@ -1,6 +1,6 @@
 /** readApiKey: the three ways to present a key and the §2 errors, as a pure function. */
 import { describe, expect, it } from "vitest";
-import { readApiKey } from "../../src/keys/credentials";
+import { readApiKey, refuseKeyElsewhere } from "../../src/keys/credentials";
 import { GatewayError } from "../../src/http/problem";
 
 const KEY = "pk_test_000000000000000000000000000000000LJpC9";
@@ -30,6 +30,8 @@ describe("readApiKey", () => {
     ["header and the same key in the query", `Bearer ${KEY}`, `?api_key=${KEY}`],
     ["the same key twice in the query", null, `?api_key=${KEY}&api_key=${KEY}`],
     ["an empty api_key beside a header", `Bearer ${KEY}`, "?api_key="],
+    ["two Authorization headers with the same key (joined by the runtime)", `Bearer ${KEY}, Bearer ${KEY}`, ""],
+    ["Bearer and Basic with the same key", `Bearer ${KEY}, Basic ${btoa(`${KEY}:`)}`, ""],
   ])("reads the key from %s", (_name, authorization, query) => {
     expect(readApiKey(authorization, url(query))).toBe(KEY);
   });
@@ -48,6 +50,8 @@ describe("readApiKey", () => {
   it.each([
     ["two spaces after Bearer", `Bearer  ${KEY}`, ""],
     ["a tab", `Bearer \t${KEY}`, ""],
+    ["a tab instead of the space", `Bearer\t${KEY}`, ""],
+    ["a tab in the second of two headers", `Bearer ${KEY}, Bearer\t${KEY}`, ""],
     ["trailing space inside Basic", `Basic ${btoa(`${KEY} :`)}`, ""],
     ["newline inside Basic", `Basic ${btoa(`${KEY}\n:`)}`, ""],
     ["trailing newline in the query", null, `?api_key=${KEY}%0A`],
@@ -61,6 +65,9 @@ describe("readApiKey", () => {
     ["header and query", `Bearer ${KEY}`, `?api_key=${OTHER}`],
     ["two query values", null, `?api_key=${KEY}&api_key=${OTHER}`],
     ["Basic and query", `Basic ${btoa(`${OTHER}:`)}`, `?api_key=${KEY}`],
+    ["two Authorization headers (joined by the runtime)", `Bearer ${KEY}, Bearer ${OTHER}`, ""],
+    ["two keys in one header, no space", `Bearer ${KEY},Bearer ${OTHER}`, ""],
+    ["Bearer and Basic", `Bearer ${KEY}, Basic ${btoa(`${OTHER}:`)}`, ""],
   ])("ambiguous_credentials: %s", (_name, authorization, query) => {
     expect(codeOf(authorization, query)).toBe("ambiguous_credentials");
   });
@@ -71,5 +78,38 @@ describe("readApiKey", () => {
     ["Basic that is not base64", "Basic %%%"],
   ])("malformed_api_key: %s", (_name, authorization) => {
     expect(codeOf(authorization)).toBe("malformed_api_key");
+  });
+});
+
+describe("refuseKeyElsewhere", () => {
+  const refused = (headers: Record<string, string>, path = "/v1/events") => {
+    try {
+      refuseKeyElsewhere(KEY, new Headers(headers), new URL(`https://gateway.test${path}`));
+      return "ok";
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      expect(error.detail).not.toContain(KEY);
+      return `${error.code}: ${error.detail}`;
+    }
+  };
+
+  it("lets the key through where the gateway takes it from", () => {
+    expect(refused({ authorization: `Bearer ${KEY}`, "content-type": "application/json" })).toBe("ok");
+    expect(refused({}, `/v1/events?api_key=${KEY}&source=web`)).toBe("ok");
+    expect(refused({ "x-api-key": OTHER }, `/v1/users/${OTHER}?q=${OTHER}`)).toBe("ok"); // another key is not this one
+  });
+
+  it.each([
+    ["another header", { "x-api-key": KEY }, "/v1/events", "in the x-api-key header"],
+    ["inside a cookie", { cookie: `a=1; k=${KEY}` }, "/v1/events", "in the cookie header"],
+    ["a header name", { [`x-${KEY.toLowerCase()}`]: "1" }, "/v1/events", "ok"], // names are lower case; the key is not
+    ["another query parameter", {}, `/v1/events?API_KEY=${KEY}`, "in a query parameter other than api_key"],
+    ["a query parameter's name", {}, `/v1/events?${KEY}=1`, "in a query parameter other than api_key"],
+    ["inside a query value", {}, `/v1/events?redirect=https%3A%2F%2Fx%2F%3Fk%3D${KEY}`, "in a query parameter other than api_key"],
+    ["the path", {}, `/v1/users/${KEY}`, "in the URL path"],
+  ])("refuses the key in %s", (_name, headers, path, where) => {
+    const answer = refused(headers, path);
+    if (where === "ok") expect(answer).toBe("ok");
+    else expect(answer).toMatch(new RegExp(`^invalid_request: The API key also appears ${where}\\.`));
   });
 });

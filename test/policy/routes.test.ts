@@ -71,6 +71,12 @@ describe("matchRoute", () => {
     ["POST", "/v1/api_keys/key_1"],
     ["GET", "/v1/api_keys/key_1/roll"],
     ["GET", "/_operator/keys"],
+    // An origin that decodes %2F or %5C before routing would see other segments than the table did.
+    ["GET", "/v1/users/..%2Fadmin%2Fx"],
+    ["GET", "/v1/users/me%2f..%2fadmin"],
+    ["GET", "/v1/users/a%5Cb"],
+    ["POST", "/v1/team/x%2fy"],
+    ["GET", "/v1/billing/%5c"],
   ])("%s %s is not a route (404, never forwarded)", (method, path) => {
     expect(matchRoute(method, path)).toBeNull();
   });
