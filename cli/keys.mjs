@@ -99,6 +99,9 @@ function parseCommandLine(argv) {
 
   const name = positionals[0] === "project" ? `project ${positionals[1] ?? ""}`.trim() : positionals[0];
   const spec = COMMANDS[name];
+  if (!spec && positionals[0] === "project") {
+    throw new UsageError(`"project" needs a subcommand: project create --name <name>, or project list`);
+  }
   if (!spec) throw new UsageError(`unknown command "${positionals.slice(0, 2).join(" ")}"`);
   const args = positionals.slice(name.split(" ").length);
   const [arity, allowed] = spec;
@@ -163,7 +166,7 @@ function plan({ name, args, values }) {
       if (values["expires-at"] !== undefined) {
         const expires = values["expires-at"].trim();
         if (Number.isNaN(Date.parse(expires))) {
-          throw new UsageError(`--expires-at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z`);
+          throw new UsageError(`--expires-at must be an ISO 8601 date-time or date, e.g. 2027-01-31T12:00:00Z or 2027-01-31 (00:00 UTC)`);
         }
         body.expires_at = expires;
       }

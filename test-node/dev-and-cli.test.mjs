@@ -490,6 +490,19 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
       expect(result.stderr).toContain("Usage: npm run keys -- <command>");
     });
 
+    it("project without a subcommand: exit 2 naming the two", async () => {
+      const result = await keys(["project"]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain('"project" needs a subcommand: project create --name <name>, or project list');
+    });
+
+    it("list of a mistyped project: exit 1 with 404 not_found, not an empty list", async () => {
+      const result = await keys(["list", "--project", "proj_typo"]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(JSON.parse(result.stderr)).toMatchObject({ status: 404, code: "not_found" });
+    });
+
     it("a gateway that is not there: exit 1 with the hint", async () => {
       const result = await keys(["project", "list"], { url: "http://127.0.0.1:1" });
       expect(result.code, result.stderr).toBe(1);

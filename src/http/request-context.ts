@@ -49,6 +49,9 @@ export const renderError: ErrorHandler<AppEnv> = function renderError(err, c) {
   if (err instanceof HTTPException && err.status === 400) {
     // Hono's validator says so for a body that is not JSON; its message quotes no input.
     err = new GatewayError("invalid_request", `${err.message}. Send a JSON object with content-type: application/json.`);
+  } else if (err instanceof HTTPException && err.status === 415) {
+    // @hono/zod-openapi, for a body sent without a JSON content type (curl -d sends a form type).
+    err = new GatewayError("invalid_request", "The body must be JSON, sent with content-type: application/json (curl: -H 'content-type: application/json').");
   }
   if (err instanceof GatewayError) {
     c.set("errorCode", err.code);

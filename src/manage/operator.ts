@@ -42,6 +42,15 @@ const requireOperator: MiddlewareHandler<AppEnv> = async function requireOperato
   await next();
 };
 
+/** A body the validators would read as `{}` and answer with field errors that miss the point. */
+const requireJsonBody: MiddlewareHandler<AppEnv> = async function requireJsonBody(c, next) {
+  if (BODY_METHODS.has(c.req.method) && !/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+    throw new GatewayError("invalid_request", "The body must be JSON, sent with content-type: application/json.");
+  }
+  await next();
+};
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
 const newProject = z.strictObject({ name: z.string().trim().min(1).max(200) });
 const projectQuery = z.object({ project_id: z.string().min(1) });
 const auditQuery = projectQuery.extend({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
@@ -53,21 +62,22 @@ function byOperator(c: Context<AppEnv>, action: AuditEntry["action"]): AuditEntr
 export const operatorApi = new Hono<AppEnv>()
   .get("/health", (c) => c.json({ ok: true }))
   .use(requireOperator)
+  .use(requireJsonBody)
   .post("/projects", validate("json", newProject), async (c) => {
     return c.json(await createProject(c.env.DB, c.req.valid("json").name, byOperator(c, "project.create")), 201);
   })
   .get("/projects", async (c) => c.json({ data: await listProjects(c.env.DB) }))
   .post("/keys", validate("json", operatorNewKeyBody), async (c) => {
     const { project_id, ...body } = c.req.valid("json");
-    if ((await getProject(c.env.DB, project_id)) === null) {
-      throw new GatewayError("not_found", "No project has this id. Create it first with `npm run keys -- project create`.");
-    }
+    await requireProject(c, project_id);
     const { record, key } = await createKey(c.env, toNewKey(project_id, body), byOperator(c, "key.create"));
     c.header("cache-control", "no-store");
     return c.json({ ...record, key }, 201);
   })
   .get("/keys", validate("query", projectQuery), async (c) => {
-    return c.json({ data: await listKeys(c.env.DB, c.req.valid("query").project_id) });
+    const { project_id } = c.req.valid("query");
+    await requireProject(c, project_id);
+    return c.json({ data: await listKeys(c.env.DB, project_id) });
   })
   .get("/keys/:id", async (c) => c.json(await existingKey(c)))
   .patch("/keys/:id", validate("json", keyChangesBody), async (c) => {
@@ -88,8 +98,16 @@ export const operatorApi = new Hono<AppEnv>()
   .delete("/keys/:id", async (c) => c.json(await revokeKey(c.env, await existingKey(c), byOperator(c, "key.revoke"))))
   .get("/audit", validate("query", auditQuery), async (c) => {
     const { project_id, limit } = c.req.valid("query");
+    await requireProject(c, project_id);
     return c.json({ data: await listAudit(c.env.DB, project_id, limit) });
   });
+
+/** An unknown project is a 404, not an empty list: a mistyped id must not look like a project without keys. */
+async function requireProject(c: Context<AppEnv>, projectId: string): Promise<void> {
+  if ((await getProject(c.env.DB, projectId)) === null) {
+    throw new GatewayError("not_found", "No project has this id. List projects with `npm run keys -- project list`, or create one with `npm run keys -- project create`.");
+  }
+}
 
 async function existingKey(c: Context<AppEnv>): Promise<KeyRecord> {
   const record = await getKey(c.env.DB, c.req.param("id")!);

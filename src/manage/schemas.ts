@@ -35,7 +35,12 @@ const keyFields = {
   environment: z.enum(["test", "live"]),
   label,
   scopes: z.array(scopeSchema).min(1).optional().openapi({ description: "Secret keys only; omit for an unrestricted key" }),
-  expires_at: z.iso.datetime({ offset: true }).optional().openapi({ description: "ISO 8601; the key answers expired_api_key from then on" }),
+  expires_at: z
+    .union([z.iso.datetime({ offset: true }), z.iso.date()], {
+      error: "expected an ISO 8601 date-time (2027-01-31T12:00:00Z) or date (2027-01-31, meaning 00:00 UTC)",
+    })
+    .optional()
+    .openapi({ description: "ISO 8601 date-time, or a date (00:00 UTC that day); the key answers expired_api_key from then on" }),
   allowed_origins: z.array(originSchema).min(1).optional().openapi({ description: "Public keys only; omit for any origin" }),
 };
 
@@ -133,8 +138,12 @@ export function toNewKey(projectId: string, body: z.infer<typeof newKeyBody>): N
   };
 }
 
-/** The changes for this key, refusing fields that do not apply to its type. */
+/** The changes for this key, refusing fields that do not apply to its type, and any change to a revoked key. */
 export function toKeyChanges(record: KeyRecord, body: z.infer<typeof keyChangesBody>): KeyChanges {
+  if (record.status === "revoked") {
+    // As a roll is: revoking is final, so a revoked key's settings would describe nothing.
+    throw new GatewayError("conflict", "This key is revoked and can no longer be changed. Create a new key instead.");
+  }
   if (body.scopes != null && record.type === "public") {
     throw new GatewayError("invalid_request", "scopes: public keys have a fixed permission set; scopes apply to secret keys only");
   }

@@ -1,6 +1,6 @@
 /** /v1/api_keys and /v1/usage: every bad input gets a clear 4xx problem and changes nothing. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { env, expectProblem, gateway, projectWithKeys, withKey, type MintedKey } from "../helpers";
+import { env, expectProblem, gateway, operator, projectWithKeys, withKey, type MintedKey } from "../helpers";
 
 let admin: MintedKey;
 let project: string;
@@ -44,6 +44,26 @@ describe("POST /v1/api_keys errors", () => {
   });
 });
 
+describe("a body without a JSON content type", () => {
+  it.each([
+    ["POST", "/v1/api_keys"],
+    ["PATCH", "/v1/api_keys/{id}"],
+    ["POST", "/v1/api_keys/{id}/roll"],
+  ])("%s %s → 400 invalid_request naming the content type, nothing changed", async (method, pattern) => {
+    const key = await created({ type: "public", environment: "test", label: "Web" });
+    const path = pattern.replace("{id}", key.id);
+    const body = method === "PATCH" ? { label: "changed" } : pattern.endsWith("roll") ? { expires_in: 0 } : { type: "public", environment: "test", label: "x" };
+    for (const contentType of ["text/plain", "application/x-www-form-urlencoded", null]) {
+      const [keys, audits] = [await keyCount(), await auditCount()];
+      const headers: Record<string, string> = contentType === null ? {} : { "content-type": contentType };
+      const res = await gateway(path, withKey(admin.key, { method, headers, body: JSON.stringify(body) }));
+      const problem = await expectProblem(res, 400, "invalid_request", admin.key);
+      expect(problem.detail).toContain("content-type: application/json");
+      expect([await keyCount(), await auditCount()]).toEqual([keys, audits]);
+    }
+  });
+});
+
 describe("PATCH errors", () => {
   it.each([
     ["nothing to change", {}, "at least one"],
@@ -54,6 +74,20 @@ describe("PATCH errors", () => {
     const key = await created({ type: "public", environment: "test", label: "Web" });
     const problem = await expectProblem(await manage("PATCH", `/v1/api_keys/${key.id}`, body), 400, "invalid_request");
     expect(problem.detail).toContain(mention);
+  });
+});
+
+describe("changing a revoked key", () => {
+  it("PATCH → 409 conflict, nothing changed, for the management and the operator API", async () => {
+    const key = await created({ type: "secret", environment: "test", label: "Gone", scopes: ["events:read"] });
+    await manage("DELETE", `/v1/api_keys/${key.id}`);
+    const audits = await auditCount();
+    await expectProblem(await manage("PATCH", `/v1/api_keys/${key.id}`, { label: "Back", scopes: ["events:write"] }), 409, "conflict");
+    await expectProblem(await operator("PATCH", `/keys/${key.id}`, { label: "Back" }), 409, "conflict");
+    const after = (await (await manage("GET", `/v1/api_keys/${key.id}`)).json()) as { label: string; scopes: string[]; status: string };
+    expect(after).toMatchObject({ label: "Gone", scopes: ["events:read"], status: "revoked" });
+    expect(await auditCount()).toBe(audits);
+    await expectProblem(await gateway("/v1/events", withKey(key.key)), 401, "revoked_api_key", key.key);
   });
 });
 

@@ -52,6 +52,12 @@ describe("POST /v1/api_keys", () => {
     expect(created.expires_at).toBe(expires);
     expect(created.allowed_origins).toEqual(["https://app.example.com"]);
   });
+
+  it("takes a date alone as an expiry at 00:00 UTC that day", async () => {
+    const day = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+    const created = await json<{ expires_at: string }>(await manage("POST", "/v1/api_keys", { type: "secret", environment: "test", label: "Dated", expires_at: day }), 201);
+    expect(created.expires_at).toBe(`${day}T00:00:00.000Z`);
+  });
 });
 
 describe("GET /v1/api_keys and /v1/api_keys/{id}", () => {
