@@ -10,10 +10,10 @@ export const route = createRoute({
   method: "patch",
   path: "/v1/api_keys/{id}",
   summary: "Update an API key",
-  description: "Needs a secret key with projects:write. Changes reach the key's limiter at once: the next request sees them, in every location.",
+  description: "Needs a secret key with projects:write. Changes reach the key's limiter at once: the next request sees them, in every location. A revoked key cannot be changed (409).",
   security: SECURITY,
   request: { params: keyIdParam, body: { required: true, content: { "application/json": { schema: keyChangesBody } } } },
-  responses: { 200: jsonAnswer(keyView, "The key as changed"), ...problems(404) },
+  responses: { 200: jsonAnswer(keyView, "The key as changed"), ...problems(404, 409) },
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
