@@ -243,7 +243,7 @@ function requireHttps(url: URL): void {
 }
 
 /** localhost and its subdomains (RFC 6761), 127.0.0.0/8 and [::1]: names that never leave the machine. */
-export function isLoopback(hostname: string): boolean {
+function isLoopback(hostname: string): boolean {
   return (
     hostname === "localhost" ||
     hostname.endsWith(".localhost") ||

@@ -74,3 +74,8 @@ export function problemResponse(error: GatewayError, requestId: string): Respons
   }
   return new Response(JSON.stringify(body), { status, headers });
 }
+
+/** A body not sent as JSON: the operator API's own check and @hono/zod-openapi's 415 answer alike. */
+export function notJsonBody(): GatewayError {
+  return new GatewayError("invalid_request", "The body must be JSON, sent with content-type: application/json (curl: -H 'content-type: application/json').");
+}

@@ -9,7 +9,7 @@
 import type { Context, ErrorHandler, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../env";
-import { GatewayError, problemResponse } from "./problem";
+import { GatewayError, notJsonBody, problemResponse } from "./problem";
 import { redactKeys } from "./redact";
 
 export function newRequestId(): string {
@@ -51,7 +51,7 @@ export const renderError: ErrorHandler<AppEnv> = function renderError(err, c) {
     err = new GatewayError("invalid_request", `${err.message}. Send a JSON object with content-type: application/json.`);
   } else if (err instanceof HTTPException && err.status === 415) {
     // @hono/zod-openapi, for a body sent without a JSON content type (curl -d sends a form type).
-    err = new GatewayError("invalid_request", "The body must be JSON, sent with content-type: application/json (curl: -H 'content-type: application/json').");
+    err = notJsonBody();
   }
   if (err instanceof GatewayError) {
     c.set("errorCode", err.code);

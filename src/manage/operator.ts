@@ -23,7 +23,7 @@ import {
 } from "../keys/key-records";
 import { listAudit, type AuditEntry } from "./audit";
 import { keyChangesBody, limitChangesBody, operatorNewKeyBody, toKeyChanges, toNewKey } from "./schemas";
-import { validate } from "./validation";
+import { requireJsonBody, validate } from "./validation";
 
 const OPERATOR_CHALLENGE = 'Bearer realm="composite-operator"';
 
@@ -41,15 +41,6 @@ const requireOperator: MiddlewareHandler<AppEnv> = async function requireOperato
   }
   await next();
 };
-
-/** A body the validators would read as `{}` and answer with field errors that miss the point. */
-const requireJsonBody: MiddlewareHandler<AppEnv> = async function requireJsonBody(c, next) {
-  if (BODY_METHODS.has(c.req.method) && !/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
-    throw new GatewayError("invalid_request", "The body must be JSON, sent with content-type: application/json.");
-  }
-  await next();
-};
-const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
 const newProject = z.strictObject({ name: z.string().trim().min(1).max(200) });
 const projectQuery = z.object({ project_id: z.string().min(1) });

@@ -16,6 +16,14 @@ beforeAll(async () => {
   ({ project, publicKey, secretKey } = await projectWithKeys());
 });
 
+/** Two Authorization headers, as a client sends them; the runtime joins them with ", ". */
+function twoAuthorizations(first: string, second: string): Headers {
+  const headers = new Headers();
+  headers.append("authorization", `Bearer ${first}`);
+  headers.append("authorization", `Bearer ${second}`);
+  return headers;
+}
+
 const CHALLENGE_BAD_KEY = 'Bearer realm="composite", error="invalid_token"';
 
 describe("400", () => {
@@ -32,20 +40,14 @@ describe("400", () => {
   });
 
   it("ambiguous_credentials: two Authorization headers with different keys", async () => {
-    const headers = new Headers();
-    headers.append("authorization", `Bearer ${publicKey.key}`);
-    headers.append("authorization", `Bearer ${secretKey.key}`);
-    const res = await gateway("/v1/events", { method: "POST", headers });
+    const res = await gateway("/v1/events", { method: "POST", headers: twoAuthorizations(publicKey.key, secretKey.key) });
     const text = await res.clone().text();
     await expectProblem(res, 400, "ambiguous_credentials", publicKey.key);
     expect(text).not.toContain(secretKey.key);
   });
 
   it("the same key in two Authorization headers is the key", async () => {
-    const headers = new Headers();
-    headers.append("authorization", `Bearer ${publicKey.key}`);
-    headers.append("authorization", `Bearer ${publicKey.key}`);
-    const res = await gateway("/v1/events", { method: "POST", headers, body: "{}" });
+    const res = await gateway("/v1/events", { method: "POST", headers: twoAuthorizations(publicKey.key, publicKey.key), body: "{}" });
     expect(res.status).toBe(200);
   });
 
