@@ -68,7 +68,7 @@ export async function projectWithKeys(secretEnvironment: "test" | "live" = "test
 
 /** The echo of the sample origin (examples/origin). */
 export interface OriginEcho {
-  received: { method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: string; body_bytes: number };
+  received: { method: string; path: string; search: string; query: Record<string, string>; headers: Record<string, string>; body: string; body_bytes: number };
   signature: string;
 }
 

@@ -47,7 +47,7 @@ export default {
 
     const answer = {
       origin: "composite-sample-origin",
-      received: { method: request.method, path: url.pathname, query, headers, body: text, body_bytes: bytes },
+      received: { method: request.method, path: url.pathname, search: rawSearch(url), query, headers, body: text, body_bytes: bytes },
       signature,
     };
     total += 1;
@@ -106,4 +106,9 @@ function json(value) {
   return new Response(JSON.stringify(value, null, 2) + "\n", {
     headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
   });
+}
+
+/** The query string exactly as it arrived, so you can see it was not re-encoded — unless it holds an api_key. */
+function rawSearch(url) {
+  return /api(_|%5f)key/i.test(url.search) ? REDACTED : url.search;
 }

@@ -93,6 +93,28 @@ function decodeBase64(encoded: string): string {
 }
 
 /**
+ * The query string (`url.search`) without its `api_key` pairs, every other byte as the client
+ * sent it: URLSearchParams would re-encode the rest (`%20` → `+`, `flag` → `flag=`), and the
+ * origin may sign or cache on the exact query. Names are compared decoded, as readApiKey reads them.
+ */
+export function searchWithoutApiKey(search: string): string {
+  // Only a literal or percent-encoded name can decode to api_key.
+  if (!search.includes(API_KEY_PARAM) && !search.includes("%")) return search;
+  const pairs = search.slice(1).split("&");
+  const kept = pairs.filter((pair) => pairName(pair) !== API_KEY_PARAM);
+  if (kept.length === pairs.length) return search;
+  const rest = kept.join("&");
+  return rest === "" ? "" : `?${rest}`;
+}
+
+function pairName(pair: string): string {
+  const end = pair.indexOf("=");
+  const name = end === -1 ? pair : pair.slice(0, end);
+  if (!name.includes("%") && !name.includes("+")) return name;
+  return new URLSearchParams(`${name}=`).keys().next().value ?? "";
+}
+
+/**
  * The key may travel only where the gateway takes it from (and removes it): Authorization and
  * `?api_key=`. Anywhere else — another header, another query parameter, the path — it would
  * reach the origin, so the request is refused before anything is counted or forwarded.

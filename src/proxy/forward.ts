@@ -5,7 +5,7 @@
  * leak its key to the origin nor pose as another key.
  */
 import type { Env } from "../env";
-import { API_KEY_PARAM } from "../keys/credentials";
+import { searchWithoutApiKey } from "../keys/credentials";
 import { GatewayError } from "../http/problem";
 import { TIMED_OUT, within, type Deadline } from "../http/deadline";
 import { addIdentity, IDENTITY_HEADER_PREFIX, type Identity } from "./identity";
@@ -42,13 +42,7 @@ export async function forwardToOrigin(
 
 /** The origin URL for this request: base + path + query without the key. */
 function originUrl(url: URL, env: Env): string {
-  let search = url.search;
-  if (search !== "" && url.searchParams.has(API_KEY_PARAM)) {
-    const params = new URLSearchParams(url.searchParams);
-    params.delete(API_KEY_PARAM);
-    const rest = params.toString();
-    search = rest === "" ? "" : `?${rest}`;
-  }
+  const search = searchWithoutApiKey(url.search);
   if (env.ORIGIN !== undefined) return `https://origin${url.pathname}${search}`;
   if (!env.ORIGIN_URL) {
     throw new GatewayError("origin_unavailable", "No origin is configured for this gateway (set ORIGIN_URL). Contact the operator.");

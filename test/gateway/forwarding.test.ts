@@ -51,6 +51,17 @@ describe("the origin", () => {
     }
   });
 
+  it("gets the query byte for byte when the key was in it, only the api_key pairs cut out", async () => {
+    const query = "?q=a%20b&flag&tilde=~&plus=a+b&empty=";
+    for (const path of [`/v1/events${query}`, `/v1/events?q=a%20b&api_key=${publicKey.key}&flag&tilde=~&plus=a+b&empty=`]) {
+      const init = path.includes("api_key") ? { method: "POST", body: "{}" } : withKey(publicKey.key, { method: "POST", body: "{}" });
+      const { received } = await echo(await gateway(path, init));
+      expect(received.search).toBe(query);
+    }
+    const { received } = await echo(await gateway(`/v1/events?api_key=${publicKey.key}`, { method: "POST", body: "{}" }));
+    expect(received.search).toBe("");
+  });
+
   it("never gets a key sent somewhere else as well: 400 invalid_request, not forwarded, not counted", async () => {
     const key = publicKey.key;
     const dayLeft = async () => Number((await gateway("/v1/events", withKey(key, { method: "POST", body: "{}" }))).headers.get("x-ratelimit-remaining-day"));

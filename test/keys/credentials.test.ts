@@ -1,6 +1,6 @@
 /** readApiKey: the three ways to present a key and the §2 errors, as a pure function. */
 import { describe, expect, it } from "vitest";
-import { readApiKey, refuseKeyElsewhere } from "../../src/keys/credentials";
+import { readApiKey, refuseKeyElsewhere, searchWithoutApiKey } from "../../src/keys/credentials";
 import { GatewayError } from "../../src/http/problem";
 
 const KEY = "pk_test_000000000000000000000000000000000LJpC9";
@@ -111,5 +111,28 @@ describe("refuseKeyElsewhere", () => {
     const answer = refused(headers, path);
     if (where === "ok") expect(answer).toBe("ok");
     else expect(answer).toMatch(new RegExp(`^invalid_request: The API key also appears ${where}\\.`));
+  });
+});
+
+describe("searchWithoutApiKey", () => {
+  it.each([
+    ["", ""],
+    ["?q=a%20b&flag&tilde=~&plus=a+b", "?q=a%20b&flag&tilde=~&plus=a+b"],
+    [`?api_key=${KEY}`, ""],
+    [`?q=a%20b&api_key=${KEY}&flag`, "?q=a%20b&flag"],
+    [`?api_key=${KEY}&x=%7E&api_key=${KEY}`, "?x=%7E"],
+    [`?api%5Fkey=${KEY}&q=1`, "?q=1"],
+    [`?api_key&q=%2F`, "?q=%2F"],
+    [`?API_KEY=1&api_keys=2&q=%zz`, "?API_KEY=1&api_keys=2&q=%zz"],
+    [`?a=1&&api_key=${KEY}&b=`, "?a=1&&b="],
+  ])("%s → %s", (search, expected) => {
+    expect(searchWithoutApiKey(search)).toBe(expected);
+  });
+
+  it("removes exactly the pairs readApiKey reads as api_key", () => {
+    for (const search of [`?api_key=${KEY}`, `?api%5fkey=${KEY}`, `?%61pi_key=${KEY}`, `?x=1&api_key=${KEY}`]) {
+      expect(url(search).searchParams.getAll("api_key")).toContain(KEY);
+      expect(new URLSearchParams(searchWithoutApiKey(search)).has("api_key")).toBe(false);
+    }
   });
 });
