@@ -27,8 +27,11 @@ export function rateLimitHeaders(snapshot: RateSnapshot): [string, string][] {
   const dayRemaining = Math.max(0, daily - dayUsed);
   const midnight = nextUtcMidnight(now);
   const dayResetIn = Math.ceil((midnight - now) / 1000);
-  // The policy closest to exhaustion is the one with the smaller share left.
-  const burstCloser = burstRemaining / burst <= dayRemaining / daily;
+  // The policy closest to exhaustion is the one with the smaller share left. On a tie — both
+  // empty, typically, when the day's quota refused — the one that frees later is what the client waits for.
+  const burstShare = burstRemaining / burst;
+  const dayShare = dayRemaining / daily;
+  const burstCloser = burstShare < dayShare || (burstShare === dayShare && burstFullIn >= dayResetIn);
   return [
     ["RateLimit-Policy", `"burst";q=${burst};w=${Math.ceil(burst / rate)}, "daily";q=${daily};w=86400`],
     ["RateLimit", burstCloser ? `"burst";r=${burstRemaining};t=${burstFullIn}` : `"daily";r=${dayRemaining};t=${dayResetIn}`],

@@ -155,6 +155,7 @@ describe("403", () => {
     for (const origin of ["https://evil.example.com", "http://app.example.com", "https://app.example.com:8443"]) {
       const res = await gateway("/v1/events", withKey(key.key, { method: "POST", headers: { origin } }));
       await expectProblem(res, 403, "origin_not_allowed", key.key);
+      expect(res.headers.get("x-ratelimit-limit"), "a 403 to a valid key describes its limits").toBe("1000");
     }
     const noOrigin = await gateway("/v1/events", withKey(key.key, { method: "POST" }));
     await expectProblem(noOrigin, 403, "origin_not_allowed", key.key);

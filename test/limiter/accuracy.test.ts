@@ -74,6 +74,19 @@ describe("daily quota", () => {
     expect(parseList(res.headers.get("ratelimit")!)[0]![0]).toBe("daily");
     await Promise.all(first.limited.map((r) => r.body?.cancel()));
   });
+
+  it("when the day's quota refuses with the bucket empty too, RateLimit names the daily policy, not the burst that frees sooner", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await setLimits(key.id, { rate: 1, burst: 3, daily: 3 });
+    const first = await settle(await burstOf(key.key, 3));
+    expect(first.admitted).toBe(3);
+    const res = (await burstOf(key.key, 1))[0]!;
+    const body = await expectProblem(res, 429, "daily_quota_exceeded", key.key);
+    expect(body["violated-policies"]).toEqual(["daily"]);
+    const [name, params] = parseList(res.headers.get("ratelimit")!)[0]!;
+    expect(name).toBe("daily");
+    expect(Number(params.get("t"))).toBe(Number(res.headers.get("retry-after")));
+  });
 });
 
 describe("headers on forwarded answers", () => {

@@ -38,6 +38,15 @@ describe("rate-limit headers", () => {
     expect(h["X-RateLimit-Reset-Day"]).toBe(String(MIDNIGHT_S));
   });
 
+  it("when both are empty, RateLimit names the policy that frees later: the client must wait for both", () => {
+    const midnightIn = Math.ceil(MIDNIGHT_S - NOW / 1000);
+    expect(item(headers({ tokens: 0.4, daily: 50, dayUsed: 50 }).RateLimit!)).toEqual({ name: "daily", params: { r: 0, t: midnightIn } });
+    // Near midnight a slow bucket can take longer to fill than the day has left.
+    const late = Date.parse("2026-11-26T23:59:58Z");
+    const h = headers({ now: late, rate: 1, burst: 1000, tokens: 0, daily: 50, dayUsed: 50 });
+    expect(item(h.RateLimit!)).toEqual({ name: "burst", params: { r: 0, t: 1000 } });
+  });
+
   it("never promises more than the bucket holds", () => {
     for (const tokens of [0, 0.2, 0.999, 1, 1.5, 999.999]) {
       const h = headers({ tokens });
