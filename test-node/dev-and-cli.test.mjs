@@ -408,6 +408,24 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
     expect(stdout).not.toContain(printed.publicKey);
   });
 
+  it("the SDK example sends events with the printed public key (npm run example:sdk), and prints no key", async () => {
+    const run = (key) =>
+      new Promise((resolve) =>
+        execFile(
+          process.execPath,
+          [path.join(ROOT, "examples/sdk/track.ts")],
+          { cwd: ROOT, env: cleanEnv({ COMPOSITE_API_KEY: key, COMPOSITE_API_URL: gatewayUrl }), timeout: 30_000 },
+          (error, stdout, stderr) => resolve({ code: error ? error.code : 0, output: stdout + stderr }),
+        ),
+      );
+    const sent = await run(printed.publicKey);
+    expect(sent, sent.output).toMatchObject({ code: 0, output: "sent 3 events with a public test key\n" });
+    const typo = await run(printed.publicKey.slice(0, 12) + (printed.publicKey[12] === "A" ? "B" : "A") + printed.publicKey.slice(13));
+    expect(typo.code).toBe(1);
+    expect(typo.output).toContain("malformed_api_key");
+    expect(typo.output).not.toContain(printed.publicKey.slice(8, 30));
+  });
+
   describe("the keys CLI (node cli/keys.mjs --url …, token from COMPOSITE_DEV_DIR/.dev.vars)", () => {
     let projectId;
     let keyId;

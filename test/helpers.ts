@@ -1,6 +1,8 @@
 /** Shared test helpers: requests through the Worker's own fetch, keys minted through the operator API. */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import worker from "../src/index";
 
 export const GATEWAY = "https://gateway.test";
 export const OPERATOR_TOKEN = "test-operator-token";
@@ -23,6 +25,12 @@ export async function operator(method: string, path: string, body?: unknown): Pr
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
   );
+}
+
+/** Per-key limit overrides through the operator API. */
+export async function setLimits(keyId: string, limits: { rate?: number; burst?: number; daily?: number }): Promise<void> {
+  const res = await operator("PUT", `/keys/${keyId}/limits`, limits);
+  expect(res.status, await res.clone().text()).toBe(200);
 }
 
 export interface MintedKey {
@@ -89,3 +97,36 @@ export async function expectProblem(res: Response, status: number, code: string,
 }
 
 export { env };
+
+const overloaded = (): Promise<never> => Promise.reject(new Error("Durable Object is overloaded"));
+
+/**
+ * The real env, except that every KeyLimiter `admit` made while `failing()` is true fails as an
+ * overloaded object would (or as `failure` says, e.g. never answering). Injects the failure;
+ * everything else — the object, KV, D1, the origin — stays real.
+ */
+export function envWithFailingLimiter(failing: () => boolean = () => true, failure: () => Promise<never> = overloaded): typeof env {
+  const KEY_LIMITER = new Proxy(env.KEY_LIMITER, {
+    get(target, prop) {
+      if (prop !== "getByName") return Reflect.get(target, prop, target);
+      return (name: string) => {
+        const stub = target.getByName(name);
+        return new Proxy(stub, {
+          get(stubTarget, method) {
+            if (method === "admit" && failing()) return failure;
+            return Reflect.get(stubTarget, method, stubTarget);
+          },
+        });
+      };
+    },
+  });
+  return { ...env, KEY_LIMITER };
+}
+
+/** One request through the Worker with this env, its waitUntil work included. */
+export async function sendWith(testEnv: typeof env, request: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(request, testEnv, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}

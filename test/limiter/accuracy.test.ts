@@ -4,12 +4,7 @@
  */
 import { parseList } from "structured-headers";
 import { describe, expect, it } from "vitest";
-import { expectProblem, gateway, mintKey, newProject, operator, withKey } from "../helpers";
-
-async function setLimits(keyId: string, limits: { rate?: number; burst?: number; daily?: number }): Promise<void> {
-  const res = await operator("PUT", `/keys/${keyId}/limits`, limits);
-  expect(res.status, await res.clone().text()).toBe(200);
-}
+import { expectProblem, gateway, mintKey, newProject, operator, setLimits, withKey } from "../helpers";
 
 async function burstOf(key: string, count: number): Promise<Response[]> {
   return Promise.all(

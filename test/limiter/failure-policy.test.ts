@@ -3,37 +3,19 @@
  * limiter is back), everything else fails closed with 503. Failed authentication is limited per
  * client IP. Failures are injected by wrapping the real KeyLimiter namespace.
  */
-import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import { generateKey } from "../../src/keys/format";
 import { keyLimiter } from "../../src/limiter/key-limiter";
-import { env, expectProblem, mintKey, newProject, withKey, type MintedKey, type OriginEcho } from "../helpers";
+import { env, envWithFailingLimiter, expectProblem, mintKey, newProject, operator, sendWith, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
 /** The real env, with every admit() on the KeyLimiter failing as an overloaded object would (or never answering). */
-function limiterDown(overrides: Partial<typeof env> = {}, failure: () => Promise<never> = () => Promise.reject(new Error("Durable Object is overloaded"))): typeof env {
-  const KEY_LIMITER = new Proxy(env.KEY_LIMITER, {
-    get(target, prop) {
-      if (prop !== "getByName") return Reflect.get(target, prop, target);
-      return (name: string) => {
-        const stub = target.getByName(name);
-        return new Proxy(stub, {
-          get(stubTarget, method) {
-            if (method === "admit") return failure;
-            return Reflect.get(stubTarget, method, stubTarget);
-          },
-        });
-      };
-    },
-  });
-  return { ...env, KEY_LIMITER, ...overrides };
+function limiterDown(overrides: Partial<typeof env> = {}, failure?: () => Promise<never>): typeof env {
+  return { ...envWithFailingLimiter(() => true, failure), ...overrides };
 }
 
-async function send(path: string, init: RequestInit, testEnv: typeof env): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`https://gateway.test${path}`, init), testEnv, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
+function send(path: string, init: RequestInit, testEnv: typeof env): Promise<Response> {
+  return sendWith(testEnv, new Request(`https://gateway.test${path}`, init));
 }
 
 let key: MintedKey;
@@ -120,11 +102,7 @@ describe("failed authentication per client IP", () => {
   it("revoked keys count as failures", async () => {
     const ip = "203.0.113.9";
     const revoked = await mintKey(await newProject(), { type: "public" });
-    await worker.fetch(
-      new Request(`https://gateway.test/_operator/keys/${revoked.id}`, { method: "DELETE", headers: { authorization: "Bearer test-operator-token" } }),
-      env,
-      createExecutionContext(),
-    );
+    expect((await operator("DELETE", `/keys/${revoked.id}`)).status).toBe(200);
     const codes: string[] = [];
     for (let i = 0; i < 4; i++) {
       const res = await send("/v1/events", withKey(revoked.key, { method: "POST", headers: { "cf-connecting-ip": ip } }), { ...env, ...limited });
