@@ -362,6 +362,7 @@ function printSummary({ gatewayUrl, originUrl, userOrigin, demo, port }) {
   // The CLI finds the operator token in <COMPOSITE_DEV_DIR>/.dev.vars only when told the same dir.
   const dirPrefix = ISOLATED_DIR ? `COMPOSITE_DEV_DIR=${shellQuote(ISOLATED_DIR)} ` : "";
   lines.push(
+    `  ${b("Dashboard")}          ${gatewayUrl}/dashboard  ${dim("(sign in with the secret key)")}`,
     `  ${b("Manage keys")}        ${dirPrefix}npm run keys -- list --project ${demo?.project.id ?? "<project id>"}${url}   ${dim("(npm run keys -- --help)")}`,
     `  ${b("Stop")}               Ctrl-C`,
     rule,

@@ -1,6 +1,8 @@
+import type { Viewer } from "./dashboard/pages";
 import type { Admission } from "./gateway";
 import type { FailedAuthGuard } from "./limiter/failed-auth";
 import type { KeyLimiter } from "./limiter/key-limiter";
+import type { Manager } from "./manage/api/caller";
 
 /** Bindings, vars and secrets of the gateway Worker (see wrangler.jsonc and README "Configure"). */
 export interface Env {
@@ -31,6 +33,9 @@ export interface Variables {
   requestId: string;
   /** Set for the gateway's own API once the caller's key is admitted. */
   admission?: Admission;
+  /** Set by the dashboard once a session's key is checked. */
+  manager?: Manager;
+  viewer?: Viewer;
   keyId?: string;
   projectId?: string;
   route?: string;

@@ -236,7 +236,7 @@ function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError 
 }
 
 /** Keys must not cross the network in the clear; local development is the one exception. */
-function requireHttps(url: URL): void {
+export function requireHttps(url: URL): void {
   if (url.protocol === "http:" && !isLoopback(url.hostname)) {
     throw new GatewayError("https_required", `Use https://${url.host}${redactKeys(url.pathname)}: API keys must not be sent over plain HTTP.`);
   }

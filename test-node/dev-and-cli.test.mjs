@@ -246,6 +246,7 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
       secretId,
       curls: [...text.matchAll(/^\s*(curl .+)$/gm)].map((match) => match[1]),
       manageKeys: grab(/Manage keys\s+(.+)$/m, "keys CLI hint")[1],
+      dashboard: grab(/Dashboard\s+(http:\S+)/, "dashboard URL")[1],
     };
   }, READY_TIMEOUT_MS + 15_000);
 
@@ -424,6 +425,77 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
     expect(typo.code).toBe(1);
     expect(typo.output).toContain("malformed_api_key");
     expect(typo.output).not.toContain(printed.publicKey.slice(8, 30));
+  });
+
+  describe("the Analytics Dashboard in a real browser (Debian chromium, playwright-core)", () => {
+    // CI installs chromium (.ci/run) and sets COMPOSITE_REQUIRE_BROWSER=1: there a missing browser fails.
+    const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+    const haveBrowser = existsSync(chromiumPath);
+    let browser;
+
+    beforeAll(async () => {
+      if (!haveBrowser) {
+        if (process.env.COMPOSITE_REQUIRE_BROWSER) throw new Error(`no browser at ${chromiumPath}: apt-get install -y chromium`);
+        return;
+      }
+      const { chromium } = await import("playwright-core");
+      browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      });
+    }, 60_000);
+
+    afterAll(async () => {
+      await browser?.close();
+    });
+
+    it("sign in with the secret key, create a public key, copy it, use it, revoke it, sign out", async (ctx) => {
+      ctx.skip(!haveBrowser, `no chromium at ${chromiumPath} (apt-get install -y chromium): the browser check is skipped`);
+      expect(printed.dashboard).toBe(`${gatewayUrl}/dashboard`);
+      const context = await browser.newContext();
+      await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: gatewayUrl });
+      const page = await context.newPage();
+      const problems = [];
+      page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
+      page.on("pageerror", (error) => problems.push(String(error)));
+
+      await page.goto(printed.dashboard);
+      expect(new URL(page.url()).pathname).toBe("/dashboard/login");
+      await page.fill("#api_key", printed.secretKey);
+      await page.click("button[type=submit]");
+      await page.waitForURL(`${gatewayUrl}/dashboard/keys`);
+      expect(await page.locator("h1").textContent()).toBe("API Keys");
+      expect(await page.locator(`tr[data-key-id="${printed.publicId}"]`).count()).toBe(1);
+
+      await page.click("text=Create New Key");
+      await page.check('input[name="type"][value="public"]');
+      await page.fill("#label", "Browser-made key");
+      await page.click("text=Create key");
+      const shown = (await page.locator("#new-key").textContent()).trim();
+      expect(shown).toMatch(/^pk_test_/);
+      await page.click("#copy-key");
+      await expect.poll(() => page.locator("#copy-key").textContent()).toBe("Copied");
+      expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(shown);
+
+      const sent = await call("POST", `${gatewayUrl}/v1/events`, { key: shown, body: { event: "from the dashboard's key" } });
+      expect(sent.status).toBe(200);
+
+      await page.click("text=Browser-made key");
+      await page.check('input[name="confirm"]');
+      await page.click("text=Revoke key");
+      await page.waitForURL(/\?done=revoked$/);
+      expect(await page.locator("[role=status]").textContent()).toContain("Revoked.");
+      const refused = await call("POST", `${gatewayUrl}/v1/events`, { key: shown, body: {} });
+      expect(refused.status).toBe(401);
+      expect(refused.json.code).toBe("revoked_api_key");
+
+      await page.click("text=Sign out");
+      await page.waitForURL(`${gatewayUrl}/dashboard/login`);
+      await page.goto(`${gatewayUrl}/dashboard/keys`);
+      expect(new URL(page.url()).pathname).toBe("/dashboard/login");
+      expect(problems, "console errors (a CSP violation would show here)").toEqual([]);
+      await context.close();
+    }, 60_000);
   });
 
   describe("the keys CLI (node cli/keys.mjs --url …, token from COMPOSITE_DEV_DIR/.dev.vars)", () => {

@@ -23,6 +23,7 @@ export const ERRORS = {
   origin_not_allowed: [403, "Origin not allowed"],
   https_required: [403, "HTTPS required"],
   operator_api_disabled: [403, "Operator API disabled"],
+  cross_site_request: [403, "Cross-site request refused"],
   not_found: [404, "Not found"],
   route_not_found: [404, "Route not found"],
   method_not_allowed: [405, "Method not allowed"],

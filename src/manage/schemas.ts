@@ -34,7 +34,11 @@ const keyFields = {
   type: z.enum(["public", "secret"]).openapi({ description: "`public` (pk_) for browsers and apps, `secret` (sk_) for servers" }),
   environment: z.enum(["test", "live"]),
   label,
-  scopes: z.array(scopeSchema).min(1).optional().openapi({ description: "Secret keys only; omit for an unrestricted key" }),
+  scopes: z
+    .array(scopeSchema)
+    .min(1, { error: "list at least one scope, or leave scopes out for an unrestricted key" })
+    .optional()
+    .openapi({ description: "Secret keys only; omit for an unrestricted key" }),
   expires_at: z
     .union([z.iso.datetime({ offset: true }), z.iso.date()], {
       error: "expected an ISO 8601 date-time (2027-01-31T12:00:00Z) or date (2027-01-31, meaning 00:00 UTC)",

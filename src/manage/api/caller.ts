@@ -16,6 +16,9 @@ import { effectiveScopes } from "../../policy/authorize";
 import type { Scope } from "../../policy/routes";
 import type { AuditEntry } from "../audit";
 
+/** Who manages keys: the admitted API key, or the key a dashboard session was opened with. */
+export type Manager = Pick<Admission, "facts" | "scopes">;
+
 export function admissionOf(c: Context<AppEnv>): Admission {
   const admission = c.get("admission");
   if (admission === undefined) throw new Error("management route reached without an admitted key");
@@ -29,15 +32,15 @@ export function auditBy(c: Context<AppEnv>, action: AuditEntry["action"]): Audit
 const notFound = () => new GatewayError("not_found", "No key of this project has this id. List the project's keys to find it.");
 
 /** The key if the caller may see it; 404 otherwise, whether or not it exists elsewhere. */
-export function visibleKey(admission: Admission, record: KeyRecord | null): KeyRecord {
-  if (record === null || record.project_id !== admission.facts.projectId) throw notFound();
-  if (admission.facts.environment === "test" && record.environment !== "test") throw notFound();
+export function visibleKey(manager: Manager, record: KeyRecord | null): KeyRecord {
+  if (record === null || record.project_id !== manager.facts.projectId) throw notFound();
+  if (manager.facts.environment === "test" && record.environment !== "test") throw notFound();
   return record;
 }
 
 /** Refuses acting on (or creating) a key that could do more than the caller. */
-export function requireNoEscalation(admission: Admission, target: { type: KeyRecord["type"]; scopes: Scope[] | null }): void {
-  const missing = effectiveScopes(target).filter((scope) => !admission.scopes.includes(scope));
+export function requireNoEscalation(manager: Manager, target: { type: KeyRecord["type"]; scopes: Scope[] | null }): void {
+  const missing = effectiveScopes(target).filter((scope) => !manager.scopes.includes(scope));
   if (missing.length > 0) {
     throw new GatewayError(
       "insufficient_permissions",
@@ -46,8 +49,8 @@ export function requireNoEscalation(admission: Admission, target: { type: KeyRec
   }
 }
 
-export function requireEnvironment(admission: Admission, environment: KeyRecord["environment"]): void {
-  if (admission.facts.environment === "test" && environment !== "test") {
+export function requireEnvironment(manager: Manager, environment: KeyRecord["environment"]): void {
+  if (manager.facts.environment === "test" && environment !== "test") {
     throw new GatewayError("insufficient_permissions", "A test key manages only test keys. Use a live secret key to manage live keys.");
   }
 }

@@ -21,7 +21,7 @@ export const route = createRoute({
   responses: { 201: jsonAnswer(createdKeyView, "The replacement key, with `key` shown this once"), ...problems(404, 409) },
 });
 
-const REFUSALS: Record<RollRefusal, string> = {
+export const ROLL_REFUSALS: Record<RollRefusal, string> = {
   revoked: "This key is revoked and cannot be rolled. Create a new key instead.",
   expired: "This key has expired and cannot be rolled. Create a new key instead.",
   already_rolled: "This key was already rolled. Roll its replacement (rolled_to) instead.",
@@ -35,7 +35,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
     const rolled = await rollKey(c.env, old, c.req.valid("json").expires_in, auditBy(c, "key.roll"));
     if (typeof rolled === "string") {
       const current = rolled === "already_rolled" ? await getKey(c.env.DB, old.id) : old;
-      throw new GatewayError("conflict", REFUSALS[rolled], { members: { rolled_to: current?.rolled_to ?? null } });
+      throw new GatewayError("conflict", ROLL_REFUSALS[rolled], { members: { rolled_to: current?.rolled_to ?? null } });
     }
     c.header("cache-control", "no-store");
     return c.json({ ...toKeyView(rolled.record), key: rolled.key }, 201);

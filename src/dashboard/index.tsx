@@ -1,0 +1,277 @@
+/**
+ * The Analytics Dashboard (AUTH-DOCS "API Key Management"): sign in with a secret key of the
+ * project, then Settings → API Keys — create (type, label, permissions; the key shown once),
+ * rotate, revoke, and each key's permissions and usage. Server-rendered forms over the same
+ * records, rules and audit log as the management API (API.md §5): a test key manages only test
+ * keys, no key creates or changes one that can do more than itself, projects:write to change.
+ *
+ * Browser hardening: strict CSP with a per-response nonce, no framing, no caching (a new key is
+ * on the page once), SameSite=Strict session cookie plus hono's CSRF check on every form post,
+ * https except on loopback, failed sign-ins counted per client IP like failed API requests.
+ */
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { csrf } from "hono/csrf";
+import { raw } from "hono/html";
+import { HTTPException } from "hono/http-exception";
+import type { Child } from "hono/jsx";
+import { NONCE, secureHeaders } from "hono/secure-headers";
+import type { AppEnv } from "../env";
+import { requireHttps } from "../gateway";
+import { GatewayError } from "../http/problem";
+import { renderError } from "../http/request-context";
+import { parseKey } from "../keys/format";
+import { lookupKey } from "../keys/key-index";
+import { createKey, getKey, listKeys, revokeKey, rollKey, type KeyRecord } from "../keys/key-records";
+import { recordFailedAttempt, refuseIfBlocked } from "../limiter/failed-auth";
+import { keyUsage, lastDays, projectUsage } from "../limiter/usage";
+import type { AuditEntry } from "../manage/audit";
+import { requireEnvironment, requireNoEscalation, visibleKey, type Manager } from "../manage/api/caller";
+import { ROLL_REFUSALS } from "../manage/api/v1_api_keys_roll";
+import { newKeyBody, rollBody, toNewKey } from "../manage/schemas";
+import { invalidRequest } from "../manage/validation";
+import { newKeyForm, type FormBody } from "./forms";
+import { CreatedKeyPage, ErrorPage, KeyPage, KeysPage, Layout, NewKeyPage, SignInPage, type KeyRow } from "./pages";
+import { canChangeKeys, dashboardManager, endSession, openSession, sessionKeyId } from "./session";
+
+type DashboardContext = Context<AppEnv>;
+
+const USAGE_DAYS = 30;
+/** The largest form the dashboard has (Create New Key, every scope ticked, a few origins) is ~1 KiB. */
+const MAX_FORM_BYTES = 16 * 1024;
+
+export const dashboard = new Hono<AppEnv>();
+
+dashboard.use(
+  secureHeaders({
+    xFrameOptions: "DENY",
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"],
+      styleSrc: [NONCE],
+      scriptSrc: [NONCE],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+  }),
+  async function dashboardBasics(c, next) {
+    requireHttps(new URL(c.req.url));
+    c.set("route", "/dashboard");
+    await next();
+    c.header("cache-control", "no-store");
+  },
+  csrf(),
+  bodyLimit({
+    maxSize: MAX_FORM_BYTES,
+    onError: () => {
+      throw new GatewayError("payload_too_large", `A dashboard form is at most ${MAX_FORM_BYTES / 1024} KiB.`);
+    },
+  }),
+);
+
+dashboard.onError((err, c) => {
+  const error =
+    err instanceof HTTPException && err.status === 403
+      ? new GatewayError("cross_site_request", "This form was sent from another site. Use the dashboard's own pages.")
+      : err;
+  if (!(error instanceof GatewayError)) return renderError(err, c);
+  c.set("errorCode", error.code);
+  for (const [name, value] of Object.entries(error.extra.headers ?? {})) c.header(name, value);
+  return page(c, "Refused", <ErrorPage status={error.status} code={error.code} detail={error.detail} />, error.status);
+});
+
+function page(c: DashboardContext, title: string, body: Child, status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 429 | number = 200): Response | Promise<Response> {
+  const nonce = c.get("secureHeadersNonce") ?? "";
+  return c.html(
+    <>
+      {raw("<!doctype html>")}
+      <Layout title={title} nonce={nonce} viewer={c.get("viewer")}>
+        {body}
+      </Layout>
+    </>,
+    status as 200,
+  );
+}
+
+// ---- signing in and out
+
+dashboard.get("/", (c) => c.redirect("/dashboard/keys", 303));
+
+dashboard.get("/login", async (c) => ((await sessionKeyId(c)) === null ? page(c, "Sign in", <SignInPage />) : c.redirect("/dashboard/keys", 303)));
+
+dashboard.post("/login", async (c) => {
+  const form = await c.req.parseBody();
+  try {
+    const record = await keyForSignIn(c, typeof form.api_key === "string" ? form.api_key : "");
+    await openSession(c, record.id);
+    return c.redirect("/dashboard/keys", 303);
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    c.set("errorCode", error.code);
+    for (const [name, value] of Object.entries(error.extra.headers ?? {})) c.header(name, value);
+    return page(c, "Sign in", <SignInPage error={error.detail} />, error.status);
+  }
+});
+
+dashboard.post("/logout", (c) => {
+  endSession(c);
+  return c.redirect("/dashboard/login", 303);
+});
+
+/**
+ * The gateway's own checks on a presented key (API.md §2), then the dashboard's: an active
+ * secret key with projects:read. Unknown, revoked and expired keys count as failed attempts of
+ * the client IP, so the sign-in form is no cheaper a way to probe keys than the API.
+ */
+async function keyForSignIn(c: DashboardContext, presented: string): Promise<KeyRecord> {
+  const ip = c.req.header("cf-connecting-ip") ?? null;
+  refuseIfBlocked(ip, Date.now());
+  if (presented === "") throw new GatewayError("missing_api_key", "Paste a secret key of your project (sk_…).");
+  if (presented.trim() !== presented) {
+    throw new GatewayError("api_key_whitespace", "The key has whitespace or a line break around it. Paste the key alone.");
+  }
+  const format = parseKey(presented);
+  if (!format.ok) throw new GatewayError("malformed_api_key", `This is not a Composite API key (bad ${format.reason}). Copy the key again.`);
+  const facts = await lookupKey(c.env, presented, (promise) => c.executionCtx.waitUntil(promise));
+  const record = facts === null ? null : await getKey(c.env.DB, facts.keyId);
+  if (record === null) {
+    throw await recordFailedAttempt(c.env, ip, new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole."));
+  }
+  try {
+    dashboardManager(record);
+  } catch (error) {
+    const dead = error instanceof GatewayError && (error.code === "revoked_api_key" || error.code === "expired_api_key");
+    throw dead ? await recordFailedAttempt(c.env, ip, error) : error;
+  }
+  return record;
+}
+
+// ---- signed in: Settings → API Keys
+
+/** Every page below needs a live session; its key is read again on each page, so a revoke ends it at once. */
+const requireSession: MiddlewareHandler<AppEnv> = async function requireSession(c, next) {
+  const keyId = await sessionKeyId(c);
+  if (keyId === null) return c.redirect("/dashboard/login", 303);
+  const record = await getKey(c.env.DB, keyId);
+  let manager: Manager;
+  try {
+    if (record === null) throw new GatewayError("invalid_api_key", "The key of this session no longer exists.");
+    manager = dashboardManager(record);
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    endSession(c);
+    c.set("errorCode", error.code);
+    return page(c, "Sign in", <SignInPage error={`Your session has ended. ${error.detail}`} />, 401);
+  }
+  c.set("manager", manager);
+  c.set("keyId", record.id);
+  c.set("projectId", record.project_id);
+  c.set("viewer", { display: record.display, projectId: record.project_id, environment: record.environment, canChange: canChangeKeys(manager) });
+  await next();
+};
+
+const requireChange: MiddlewareHandler<AppEnv> = async function requireChange(c, next) {
+  if (!canChangeKeys(managerOf(c))) {
+    throw new GatewayError("insufficient_permissions", "This key can only look (it lacks projects:write). Sign in with a key that has projects:write to change keys.");
+  }
+  await next();
+};
+
+dashboard.use("/keys", requireSession);
+dashboard.use("/keys/*", requireSession);
+
+/** A test key sees and manages only test keys (caller.ts). */
+const visibleEnvironment = (manager: Manager) => (manager.facts.environment === "test" ? "test" : undefined);
+
+function managerOf(c: DashboardContext): Manager {
+  const manager = c.get("manager");
+  if (manager === undefined) throw new Error("dashboard page reached without a session");
+  return manager;
+}
+
+function audit(c: DashboardContext, action: AuditEntry["action"]): AuditEntry {
+  return { actor: managerOf(c).facts.keyId, action, ip: c.req.header("cf-connecting-ip") ?? null };
+}
+
+const NOTICES: Record<string, string> = {
+  revoked: "Revoked. Every request with this key is refused from the next one on, in every location.",
+};
+
+dashboard.get("/keys", async (c) => {
+  const manager = managerOf(c);
+  const projectId = manager.facts.projectId;
+  const { from, to } = lastDays(USAGE_DAYS);
+  const [records, usage] = await Promise.all([
+    listKeys(c.env.DB, projectId, visibleEnvironment(manager)),
+    projectUsage(c.env.DB, projectId, from, to, visibleEnvironment(manager) ?? null),
+  ]);
+  const rows: KeyRow[] = records.map((record) => {
+    const days = usage.filter((day) => day.key_id === record.id);
+    return { record, today: days.find((day) => day.day === to)?.requests ?? 0, last30: days.reduce((sum, day) => sum + day.requests, 0) };
+  });
+  return page(c, "API Keys", <KeysPage rows={rows} canChange={canChangeKeys(manager)} />);
+});
+
+dashboard.get("/keys/new", requireChange, (c) => {
+  const manager = managerOf(c);
+  return page(c, "Create New Key", <NewKeyPage environments={environmentsFor(manager)} values={{ environment: manager.facts.environment }} />);
+});
+
+dashboard.post("/keys", requireChange, async (c) => {
+  const manager = managerOf(c);
+  const form = (await c.req.parseBody({ all: true })) as FormBody;
+  const { values, body } = newKeyForm(form);
+  let created: { record: KeyRecord; key: string };
+  try {
+    const parsed = newKeyBody.safeParse(body);
+    if (!parsed.success) throw invalidRequest(parsed.error, "form");
+    const input = toNewKey(manager.facts.projectId, parsed.data);
+    requireEnvironment(manager, input.environment);
+    requireNoEscalation(manager, input);
+    created = await createKey(c.env, input, audit(c, "key.create"));
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    c.set("errorCode", error.code);
+    return page(c, "Create New Key", <NewKeyPage environments={environmentsFor(manager)} values={values} error={error.detail} />, error.status);
+  }
+  const nonce = c.get("secureHeadersNonce") ?? "";
+  return page(c, "Key created", <CreatedKeyPage record={created.record} apiKey={created.key} nonce={nonce} />, 201);
+});
+
+function environmentsFor(manager: Manager): readonly string[] {
+  return manager.facts.environment === "test" ? ["test"] : ["test", "live"];
+}
+
+dashboard.get("/keys/:id", async (c) => {
+  const manager = managerOf(c);
+  const record = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
+  const { from, to } = lastDays(USAGE_DAYS);
+  const usage = await keyUsage(c.env.DB, record.id, from, to);
+  const notice = NOTICES[c.req.query("done") ?? ""];
+  return page(c, record.label, <KeyPage record={record} usage={usage} canChange={canChangeKeys(manager)} notice={notice} />);
+});
+
+dashboard.post("/keys/:id/roll", requireChange, async (c) => {
+  const manager = managerOf(c);
+  const old = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
+  requireNoEscalation(manager, old);
+  const form = await c.req.parseBody();
+  const seconds = typeof form.expires_in === "string" && /^\d+$/.test(form.expires_in) ? Number(form.expires_in) : undefined;
+  const parsed = rollBody.safeParse({ expires_in: seconds });
+  if (!parsed.success) throw invalidRequest(parsed.error, "form");
+  const rolled = await rollKey(c.env, old, parsed.data.expires_in, audit(c, "key.roll"));
+  if (typeof rolled === "string") throw new GatewayError("conflict", ROLL_REFUSALS[rolled]);
+  const replaced = (await getKey(c.env.DB, old.id)) ?? old;
+  const nonce = c.get("secureHeadersNonce") ?? "";
+  return page(c, "Replacement key created", <CreatedKeyPage record={rolled.record} apiKey={rolled.key} nonce={nonce} replaced={replaced} />, 201);
+});
+
+dashboard.post("/keys/:id/revoke", requireChange, async (c) => {
+  const manager = managerOf(c);
+  const record = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
+  requireNoEscalation(manager, record);
+  const form = await c.req.parseBody();
+  if (form.confirm !== "yes") throw new GatewayError("invalid_request", "confirm: tick the box to confirm — revoking cannot be undone.");
+  await revokeKey(c.env, record, audit(c, "key.revoke"));
+  return c.redirect(`/dashboard/keys/${record.id}?done=revoked`, 303);
+});

@@ -1,0 +1,183 @@
+/**
+ * The Analytics Dashboard as AUTH-DOCS describes it: sign in, Settings → API Keys, Create New Key
+ * (type, label, permissions; the key shown once), rotate, revoke, and usage per key — each
+ * checked against what the gateway then does with the key.
+ */
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { keyLimiter, WRITE_BEHIND_MS } from "../../src/limiter/key-limiter";
+import { env, expectProblem, gateway, mintKey, newProject, operator, withKey, type MintedKey } from "../helpers";
+import { alertText, DashboardBrowser, shownKey } from "./browser";
+
+let project: string;
+let admin: MintedKey;
+
+beforeAll(async () => {
+  project = await newProject("Dashboard");
+  admin = await mintKey(project, { type: "secret", environment: "live" });
+});
+
+const sendEvent = (key: string) => gateway("/v1/events", withKey(key, { method: "POST", body: "{}" }));
+
+describe("signing in", () => {
+  it("without a session every page leads to the sign-in form", async () => {
+    const browser = new DashboardBrowser();
+    for (const path of ["/dashboard", "/dashboard/keys", "/dashboard/keys/new"]) {
+      const res = await browser.get(path);
+      expect(res.status, path).toBe(303);
+      expect(res.headers.get("location")).toMatch(/^\/dashboard\/(keys|login)$/);
+    }
+    const form = await browser.get("/dashboard/login");
+    expect(form.status).toBe(200);
+    expect(form.headers.get("content-type")).toMatch(/^text\/html/);
+    const html = await form.text();
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<form method="post" action="/dashboard/login"');
+    expect(html).toContain('type="password"');
+  });
+
+  it("a secret key opens an 8-hour HttpOnly, SameSite=Strict, __Host- session cookie that holds neither the key nor its hash", async () => {
+    const browser = new DashboardBrowser();
+    const res = await browser.post("/dashboard/login", { api_key: admin.key });
+    expect(res.status).toBe(303);
+    const cookie = res.headers.getSetCookie().join("\n");
+    expect(cookie).toMatch(/^__Host-composite_session=/);
+    for (const attribute of ["Max-Age=28800", "Path=/", "HttpOnly", "Secure", "SameSite=Strict"]) expect(cookie).toContain(attribute);
+    expect(cookie).not.toContain(admin.key);
+    expect(decodeURIComponent(cookie)).toContain(admin.id);
+    const hash = await env.DB.prepare("SELECT key_hash FROM api_keys WHERE id = ?1").bind(admin.id).first<{ key_hash: string }>();
+    expect(decodeURIComponent(cookie)).not.toContain(hash!.key_hash);
+
+    const keys = await browser.get("/dashboard/keys");
+    expect(keys.status).toBe(200);
+    const html = await keys.text();
+    expect(html).toContain("Settings → <a href=\"/dashboard/keys\">API Keys</a>");
+    expect(html).toContain(`signed in with ${admin.key.slice(0, 8)}…${admin.key.slice(-4)}`);
+    expect(html).not.toContain(admin.key);
+  });
+
+  it("signing out ends the session", async () => {
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const out = await browser.post("/dashboard/logout", {});
+    expect(out.status).toBe(303);
+    expect(out.headers.get("location")).toBe("/dashboard/login");
+    expect(browser.cookies.size).toBe(0);
+    expect((await browser.get("/dashboard/keys")).status).toBe(303);
+  });
+});
+
+describe("Settings → API Keys", () => {
+  it("lists the project's keys — label, key as prefix…last4, type, permissions, status — never a plaintext key", async () => {
+    const scoped = await mintKey(project, { type: "secret", scopes: ["events:read", "projects:read"] });
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const html = await (await browser.get("/dashboard/keys")).text();
+    for (const key of [admin, scoped]) {
+      expect(html).toContain(`data-key-id="${key.id}"`);
+      expect(html).toContain(`${key.key.slice(0, 8)}…${key.key.slice(-4)}`);
+      expect(html).not.toContain(key.key);
+    }
+    expect(html).toContain("events:read, projects:read");
+    expect(html).toContain("full access");
+    expect(html).toContain('<a href="/dashboard/keys/new">Create New Key</a>');
+  });
+
+  it("Create New Key (public): the key is shown once, on a page nobody may cache, and works at once", async () => {
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const form = await browser.get("/dashboard/keys/new");
+    expect(form.status).toBe(200);
+    const created = await browser.post("/dashboard/keys", { type: "public", environment: "live", label: "Web app", access: "full", allowed_origins: "https://app.example.com" });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("cache-control")).toBe("no-store");
+    const html = await created.text();
+    expect(html).toMatch(/won(&#39;|')t be shown again/);
+    const key = shownKey(html);
+    expect(key).toMatch(/^pk_live_/);
+    expect(html).toMatch(/<script nonce="[^"]+">document\.getElementById\("copy-key"\)/); // the copy button's script, not HTML-escaped
+
+    const allowed = await gateway("/v1/events", withKey(key, { method: "POST", body: "{}", headers: { origin: "https://app.example.com" } }));
+    expect(allowed.status).toBe(200);
+    await expectProblem(await gateway("/v1/events", withKey(key, { method: "POST", body: "{}", headers: { origin: "https://evil.example" } })), 403, "origin_not_allowed", key);
+
+    const list = await (await browser.get("/dashboard/keys")).text();
+    expect(list).toContain("Web app");
+    expect(list).not.toContain(key);
+  });
+
+  it("Create New Key (secret, only some scopes): exactly those permissions, recorded in the audit log as the signed-in key's action", async () => {
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const created = await browser.post("/dashboard/keys", {
+      type: "secret",
+      environment: "test",
+      label: "Export job",
+      access: "scoped",
+      scopes: ["events:read", "users:read"],
+      expires_at: "2099-01-31",
+    });
+    expect(created.status).toBe(201);
+    const key = shownKey(await created.text());
+    expect(key).toMatch(/^sk_test_/);
+    expect((await gateway("/v1/events", withKey(key))).status).toBe(200);
+    await expectProblem(await sendEvent(key), 403, "insufficient_permissions", key);
+
+    const { data } = (await (await operator("GET", `/keys?project_id=${project}`)).json()) as { data: { id: string; label: string; scopes: string[]; expires_at: string }[] };
+    const record = data.find((k) => k.label === "Export job")!;
+    expect(record).toMatchObject({ scopes: ["events:read", "users:read"], expires_at: "2099-01-31T00:00:00.000Z" });
+    const audit = (await (await operator("GET", `/audit?project_id=${project}`)).json()) as { data: { actor: string; action: string; target_id: string }[] };
+    expect(audit.data).toContainEqual(expect.objectContaining({ actor: admin.id, action: "key.create", target_id: record.id }));
+  });
+
+  it("a key's page shows its permission settings and its usage per day", async () => {
+    const key = await mintKey(project, { type: "public" });
+    for (let i = 0; i < 3; i++) expect((await sendEvent(key.key)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, WRITE_BEHIND_MS * 3));
+    await runDurableObjectAlarm(keyLimiter(env, key.id));
+
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const html = await (await browser.get(`/dashboard/keys/${key.id}`)).text();
+    expect(html).toContain("public set");
+    expect(html).toContain("100/s, burst 1000, 1000000 per day (UTC)");
+    const today = new Date().toISOString().slice(0, 10);
+    expect(html).toMatch(new RegExp(`<tr data-day="${today}"><td>${today}</td><td>3</td><td>0</td>`));
+    expect(html).not.toContain(key.key);
+
+    const list = await (await browser.get("/dashboard/keys")).text();
+    expect(list).toMatch(new RegExp(`data-key-id="${key.id}">(?:(?!</tr>)[\\s\\S])*<td>3</td><td>3</td>`));
+  });
+
+  it("Generate replacement: a new key with the same settings; the old one works until the chosen time", async () => {
+    const old = await mintKey(project, { type: "secret", scopes: ["events:write"] });
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const rolled = await browser.post(`/dashboard/keys/${old.id}/roll`, { expires_in: "3600" });
+    expect(rolled.status).toBe(201);
+    const html = await rolled.text();
+    const replacement = shownKey(html);
+    expect(html).toContain(`It replaces ${old.key.slice(0, 8)}…${old.key.slice(-4)}`);
+    expect((await sendEvent(replacement)).status).toBe(200);
+    expect((await sendEvent(old.key)).status).toBe(200); // still within its hour
+
+    const now = await browser.post(`/dashboard/keys/${(await keyIdOf(replacement))}/roll`, { expires_in: "0" });
+    expect(now.status).toBe(201);
+    await expectProblem(await sendEvent(replacement), 401, "expired_api_key", replacement);
+  });
+
+  it("Revoke: the very next request with the key is refused, and the page says so", async () => {
+    const key = await mintKey(project, { type: "public" });
+    expect((await sendEvent(key.key)).status).toBe(200);
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const res = await browser.post(`/dashboard/keys/${key.id}/revoke`, { confirm: "yes" });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe(`/dashboard/keys/${key.id}?done=revoked`);
+    await expectProblem(await sendEvent(key.key), 401, "revoked_api_key", key.key);
+    const page = await (await browser.get(res.headers.get("location")!)).text();
+    expect(page).toContain("Revoked. Every request with this key is refused");
+    expect(page).toContain('<span class="badge revoked">revoked</span>');
+    expect(page).not.toContain("Generate replacement");
+    expect(alertText(page)).toBeUndefined();
+  });
+});
+
+async function keyIdOf(key: string): Promise<string> {
+  const res = await gateway("/v1/events", withKey(key, { method: "POST", body: "{}" }));
+  const { received } = (await res.json()) as { received: { headers: Record<string, string> } };
+  return received.headers["x-composite-key-id"]!;
+}
