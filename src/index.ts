@@ -1,13 +1,14 @@
 /**
  * The Composite edge gateway Worker: the operator API under /_operator, the Analytics Dashboard
- * under /dashboard, the key management API (/v1/api_keys, /v1/usage) and its OpenAPI document, and every other request through the
- * gateway's hot path (src/gateway.ts) to the origin. Exports the Durable Object classes.
+ * under /dashboard, the key management API (/v1/api_keys, /v1/usage) and its OpenAPI document,
+ * and every other request through the gateway's hot path (src/gateway.ts) to the origin.
+ * Exports the Durable Object classes.
  */
 import { Hono } from "hono";
+import { dashboard } from "./dashboard";
 import type { AppEnv } from "./env";
 import { handleGatewayRequest } from "./gateway";
 import { browserAccess } from "./http/browser-access";
-import { dashboard } from "./dashboard";
 import { renderError, requestContext } from "./http/request-context";
 import { managementApi } from "./manage/api";
 import { openApiDocument } from "./manage/openapi";

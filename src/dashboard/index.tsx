@@ -75,17 +75,25 @@ dashboard.onError((err, c) => {
       ? new GatewayError("cross_site_request", "This form was sent from another site. Use the dashboard's own pages.")
       : err;
   if (!(error instanceof GatewayError)) return renderError(err, c);
-  c.set("errorCode", error.code);
-  for (const [name, value] of Object.entries(error.extra.headers ?? {})) c.header(name, value);
+  noteRefusal(c, error);
   return page(c, "Refused", <ErrorPage status={error.status} code={error.code} detail={error.detail} />, error.status);
 });
 
+/** For the request log, and Retry-After on a 429: what a refusal carries besides its page. */
+function noteRefusal(c: DashboardContext, error: GatewayError): void {
+  c.set("errorCode", error.code);
+  for (const [name, value] of Object.entries(error.extra.headers ?? {})) c.header(name, value);
+}
+
+function nonceOf(c: DashboardContext): string {
+  return c.get("secureHeadersNonce") ?? "";
+}
+
 function page(c: DashboardContext, title: string, body: Child, status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 429 | number = 200): Response | Promise<Response> {
-  const nonce = c.get("secureHeadersNonce") ?? "";
   return c.html(
     <>
       {raw("<!doctype html>")}
-      <Layout title={title} nonce={nonce} viewer={c.get("viewer")}>
+      <Layout title={title} nonce={nonceOf(c)} viewer={c.get("viewer")}>
         {body}
       </Layout>
     </>,
@@ -107,8 +115,7 @@ dashboard.post("/login", async (c) => {
     return c.redirect("/dashboard/keys", 303);
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
-    c.set("errorCode", error.code);
-    for (const [name, value] of Object.entries(error.extra.headers ?? {})) c.header(name, value);
+    noteRefusal(c, error);
     return page(c, "Sign in", <SignInPage error={error.detail} />, error.status);
   }
 });
@@ -160,7 +167,7 @@ const requireSession: MiddlewareHandler<AppEnv> = async function requireSession(
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     endSession(c);
-    c.set("errorCode", error.code);
+    noteRefusal(c, error);
     return page(c, "Sign in", <SignInPage error={`Your session has ended. ${error.detail}`} />, 401);
   }
   c.set("manager", manager);
@@ -205,10 +212,14 @@ dashboard.get("/keys", async (c) => {
     listKeys(c.env.DB, projectId, visibleEnvironment(manager)),
     projectUsage(c.env.DB, projectId, from, to, visibleEnvironment(manager) ?? null),
   ]);
-  const rows: KeyRow[] = records.map((record) => {
-    const days = usage.filter((day) => day.key_id === record.id);
-    return { record, today: days.find((day) => day.day === to)?.requests ?? 0, last30: days.reduce((sum, day) => sum + day.requests, 0) };
-  });
+  const totals = new Map<string, { today: number; last30: number }>();
+  for (const day of usage) {
+    const total = totals.get(day.key_id) ?? { today: 0, last30: 0 };
+    total.last30 += day.requests;
+    if (day.day === to) total.today = day.requests;
+    totals.set(day.key_id, total);
+  }
+  const rows: KeyRow[] = records.map((record) => ({ record, ...(totals.get(record.id) ?? { today: 0, last30: 0 }) }));
   return page(c, "API Keys", <KeysPage rows={rows} canChange={canChangeKeys(manager)} />);
 });
 
@@ -231,11 +242,10 @@ dashboard.post("/keys", requireChange, async (c) => {
     created = await createKey(c.env, input, audit(c, "key.create"));
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
-    c.set("errorCode", error.code);
+    noteRefusal(c, error);
     return page(c, "Create New Key", <NewKeyPage environments={environmentsFor(manager)} values={values} error={error.detail} />, error.status);
   }
-  const nonce = c.get("secureHeadersNonce") ?? "";
-  return page(c, "Key created", <CreatedKeyPage record={created.record} apiKey={created.key} nonce={nonce} />, 201);
+  return page(c, "Key created", <CreatedKeyPage record={created.record} apiKey={created.key} nonce={nonceOf(c)} />, 201);
 });
 
 function environmentsFor(manager: Manager): readonly string[] {
@@ -262,8 +272,7 @@ dashboard.post("/keys/:id/roll", requireChange, async (c) => {
   const rolled = await rollKey(c.env, old, parsed.data.expires_in, audit(c, "key.roll"));
   if (typeof rolled === "string") throw new GatewayError("conflict", ROLL_REFUSALS[rolled]);
   const replaced = (await getKey(c.env.DB, old.id)) ?? old;
-  const nonce = c.get("secureHeadersNonce") ?? "";
-  return page(c, "Replacement key created", <CreatedKeyPage record={rolled.record} apiKey={rolled.key} nonce={nonce} replaced={replaced} />, 201);
+  return page(c, "Replacement key created", <CreatedKeyPage record={rolled.record} apiKey={rolled.key} nonce={nonceOf(c)} replaced={replaced} />, 201);
 });
 
 dashboard.post("/keys/:id/revoke", requireChange, async (c) => {

@@ -292,7 +292,7 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
             </select>{" "}
             <button type="submit">Generate replacement</button>
           </form>
-          <h2>Revoke</h2>
+          <h2>Revoke (delete)</h2>
           <form method="post" action={`/dashboard/keys/${record.id}/revoke`}>
             <label class="plain">
               <input type="checkbox" name="confirm" value="yes" required /> Every request with this key is refused from the
