@@ -427,7 +427,7 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
     expect(typo.output).not.toContain(printed.publicKey.slice(8, 30));
   });
 
-  describe("the Analytics Dashboard in a real browser (Debian chromium, playwright-core)", () => {
+  describe("in a real browser (Debian chromium, playwright-core): the dashboard and the SDK", () => {
     // CI installs chromium (.ci/run) and sets COMPOSITE_REQUIRE_BROWSER=1: there a missing browser fails.
     const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
     const haveBrowser = existsSync(chromiumPath);
@@ -494,6 +494,45 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
       await page.goto(`${gatewayUrl}/dashboard/keys`);
       expect(new URL(page.url()).pathname).toBe("/dashboard/login");
       expect(problems, "console errors (a CSP violation would show here)").toEqual([]);
+      await context.close();
+    }, 60_000);
+
+    it("the SDK (npm run build:sdk) in a page of another origin: a public key sends through CORS, errors are readable, a secret key never leaves", async (ctx) => {
+      ctx.skip(!haveBrowser, `no chromium at ${chromiumPath} (apt-get install -y chromium): the browser check is skipped`);
+      const { buildSdk } = await import("../scripts/build-sdk.mjs");
+      const sdk = await buildSdk({ globalName: "CompositeSDK" });
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${printed.origin}/_origin/requests`); // any page of another origin than the gateway
+      await page.addScriptTag({ content: sdk });
+      const outcome = await page.evaluate(
+        async ({ gateway, publicKey, secretKey }) => {
+          const { Composite, CompositeError } = globalThis.CompositeSDK;
+          const composite = new Composite({ apiKey: publicKey, baseUrl: gateway, retry: { maxRetries: 0 } });
+          await composite.track("from_a_browser", { page: location.href });
+          let refused;
+          try {
+            await composite.request("GET", "/v1/export");
+          } catch (error) {
+            refused = error instanceof CompositeError ? { code: error.code, status: error.status, requestId: error.requestId } : String(error);
+          }
+          let secret;
+          try {
+            new Composite({ apiKey: secretKey, baseUrl: gateway });
+          } catch (error) {
+            secret = error.code;
+          }
+          return { refused, secret, page: location.origin };
+        },
+        { gateway: gatewayUrl, publicKey: printed.publicKey, secretKey: printed.secretKey },
+      );
+      expect(outcome.page).toBe(printed.origin);
+      expect(outcome.refused).toMatchObject({ code: "insufficient_permissions", status: 403, requestId: expect.stringMatching(/^req_/) });
+      expect(outcome.secret).toBe("secret_key_in_browser");
+      const seen = await call("GET", `${printed.origin}/_origin/requests`);
+      const last = seen.json.data.at(-1);
+      expect(last.received).toMatchObject({ method: "POST", path: "/v1/events", headers: { origin: printed.origin } });
+      expect(JSON.parse(last.received.body)).toMatchObject({ event: "from_a_browser" });
       await context.close();
     }, 60_000);
   });
