@@ -25,18 +25,19 @@ import { lookupKey } from "../keys/key-index";
 import { createKey, getKey, listKeys, revokeKey, rollKey, type KeyRecord } from "../keys/key-records";
 import { recordFailedAttempt, refuseIfBlocked } from "../limiter/failed-auth";
 import { keyUsage, lastDays, projectUsage } from "../limiter/usage";
-import type { AuditEntry } from "../manage/audit";
+import { listAudit, type AuditEntry } from "../manage/audit";
 import { requireEnvironment, requireNoEscalation, visibleKey, type Manager } from "../manage/api/caller";
 import { ROLL_REFUSALS } from "../manage/api/v1_api_keys_roll";
 import { newKeyBody, rollBody, toNewKey } from "../manage/schemas";
 import { invalidRequest } from "../manage/validation";
 import { newKeyForm, type FormBody } from "./forms";
-import { CreatedKeyPage, ErrorPage, KeyPage, KeysPage, Layout, NewKeyPage, SignInPage, type KeyRow } from "./pages";
+import { ActivityPage, CreatedKeyPage, ErrorPage, KeyPage, KeysPage, Layout, NewKeyPage, SignInPage, type KeyRow } from "./pages";
 import { canChangeKeys, dashboardManager, endSession, openSession, sessionKeyId } from "./session";
 
 type DashboardContext = Context<AppEnv>;
 
 const USAGE_DAYS = 30;
+const ACTIVITY_ENTRIES = 100;
 /** The largest form the dashboard has (Create New Key, every scope ticked, a few origins) is ~1 KiB. */
 const MAX_FORM_BYTES = 16 * 1024;
 
@@ -186,6 +187,7 @@ const requireChange: MiddlewareHandler<AppEnv> = async function requireChange(c,
 
 dashboard.use("/keys", requireSession);
 dashboard.use("/keys/*", requireSession);
+dashboard.use("/activity", requireSession);
 
 /** A test key sees and manages only test keys (caller.ts). */
 const visibleEnvironment = (manager: Manager) => (manager.facts.environment === "test" ? "test" : undefined);
@@ -283,4 +285,10 @@ dashboard.post("/keys/:id/revoke", requireChange, async (c) => {
   if (form.confirm !== "yes") throw new GatewayError("invalid_request", "confirm: tick the box to confirm — revoking cannot be undone.");
   await revokeKey(c.env, record, audit(c, "key.revoke"));
   return c.redirect(`/dashboard/keys/${record.id}?done=revoked`, 303);
+});
+
+dashboard.get("/activity", async (c) => {
+  const manager = managerOf(c);
+  const entries = await listAudit(c.env.DB, manager.facts.projectId, ACTIVITY_ENTRIES, visibleEnvironment(manager) ?? null);
+  return page(c, "Activity", <ActivityPage entries={entries} limit={ACTIVITY_ENTRIES} />);
 });

@@ -5,6 +5,7 @@
 import { raw } from "hono/html";
 import type { Child, FC } from "hono/jsx";
 import type { KeyRecord } from "../keys/key-records";
+import type { AuditRecord } from "../manage/audit";
 import type { UsageDay } from "../limiter/usage";
 import { SCOPES } from "../policy/routes";
 
@@ -46,7 +47,7 @@ export const Layout: FC<{ title: string; nonce: string; viewer?: Viewer; childre
         {viewer && (
           <>
             <nav>
-              Settings → <a href="/dashboard/keys">API Keys</a>
+              Settings → <a href="/dashboard/keys">API Keys</a> · <a href="/dashboard/activity">Activity</a>
             </nav>
             <span class="muted">
               project {viewer.projectId} · signed in with {viewer.display}
@@ -323,6 +324,43 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
     </>
   );
 };
+
+const ACTIONS: Record<string, string> = {
+  "project.create": "project created",
+  "key.create": "key created",
+  "key.update": "key changed",
+  "key.limits": "limits set",
+  "key.roll": "key rolled",
+  "key.revoke": "key revoked",
+};
+
+export const ActivityPage: FC<{ entries: AuditRecord[]; limit: number }> = ({ entries, limit }) => (
+  <>
+    <h1>Activity</h1>
+    <p class="muted">
+      Every change to this project's keys, newest first (the last {limit}): who made it — the key used, or the operator — and
+      from which address.
+    </p>
+    <table>
+      <thead>
+        <tr><th>When (UTC)</th><th>What</th><th>Key</th><th>By</th><th>From</th><th>Details</th></tr>
+      </thead>
+      <tbody>
+        {entries.map((entry) => (
+          <tr data-audit-id={entry.id}>
+            <td>{when(entry.at)}</td>
+            <td>{ACTIONS[entry.action] ?? entry.action}</td>
+            <td>{entry.target_id && entry.target_id.startsWith("key_") ? <a href={`/dashboard/keys/${entry.target_id}`}>{entry.target_id}</a> : (entry.target_id ?? "—")}</td>
+            <td>{entry.actor}</td>
+            <td>{entry.ip ?? "—"}</td>
+            <td><code>{entry.details === null ? "" : JSON.stringify(entry.details)}</code></td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+    {entries.length === 0 && <p class="muted">Nothing yet.</p>}
+  </>
+);
 
 export const ErrorPage: FC<{ status: number; code: string; detail: string }> = ({ status, code, detail }) => (
   <>

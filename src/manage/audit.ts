@@ -3,7 +3,7 @@
  * records, so there is never a change without its record. Stored shape: see
  * migrations/0003_rolls_and_audit.sql. An actor is a key id or "operator" — never a key.
  */
-import { randomBase62 } from "../keys/format";
+import { randomBase62, type KeyEnvironment } from "../keys/format";
 
 export interface AuditEntry {
   /** `key_…` of the calling key, or "operator". */
@@ -53,10 +53,15 @@ export function auditStatement(
   return onlyIfKeyExists === undefined ? statement.bind(...values) : statement.bind(...values, onlyIfKeyExists);
 }
 
-export async function listAudit(db: D1Database, projectId: string, limit: number): Promise<AuditRecord[]> {
+/** Newest first; with `environment`, only actions on keys of that environment (what a test key may see). */
+export async function listAudit(db: D1Database, projectId: string, limit: number, environment: KeyEnvironment | null = null): Promise<AuditRecord[]> {
   const { results } = await db
-    .prepare("SELECT id, project_id, actor, action, target_id, ip, at, details FROM audit_log WHERE project_id = ?1 ORDER BY at DESC, id LIMIT ?2")
-    .bind(projectId, limit)
+    .prepare(
+      `SELECT a.id, a.project_id, a.actor, a.action, a.target_id, a.ip, a.at, a.details FROM audit_log a
+       LEFT JOIN api_keys k ON k.id = a.target_id
+       WHERE a.project_id = ?1 AND (?3 IS NULL OR k.environment = ?3) ORDER BY a.at DESC, a.id LIMIT ?2`,
+    )
+    .bind(projectId, limit, environment)
     .all<Omit<AuditRecord, "details"> & { details: string | null }>();
   return results.map((row) => ({ ...row, details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>) }));
 }

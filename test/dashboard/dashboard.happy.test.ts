@@ -22,7 +22,7 @@ const sendEvent = (key: string) => gateway("/v1/events", withKey(key, { method: 
 describe("signing in", () => {
   it("without a session every page leads to the sign-in form", async () => {
     const browser = new DashboardBrowser();
-    for (const path of ["/dashboard", "/dashboard/keys", "/dashboard/keys/new"]) {
+    for (const path of ["/dashboard", "/dashboard/keys", "/dashboard/keys/new", "/dashboard/activity"]) {
       const res = await browser.get(path);
       expect(res.status, path).toBe(303);
       expect(res.headers.get("location")).toMatch(/^\/dashboard\/(keys|login)$/);
@@ -173,6 +173,20 @@ describe("Settings → API Keys", () => {
     expect(page).toContain('<span class="badge revoked">revoked</span>');
     expect(page).not.toContain("Generate replacement");
     expect(alertText(page)).toBeUndefined();
+  });
+});
+
+describe("Activity", () => {
+  it("lists every change to the project's keys, newest first: what, which key, by whom, from where", async () => {
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const created = await browser.post("/dashboard/keys", { type: "public", environment: "live", label: "Audited" }, { "cf-connecting-ip": "198.51.100.7" });
+    const id = /href="\/dashboard\/keys\/(key_\w+)"/.exec(await created.text())![1]!;
+    await browser.post(`/dashboard/keys/${id}/revoke`, { confirm: "yes" });
+    const html = await (await browser.get("/dashboard/activity")).text();
+    const rows = [...html.matchAll(/<tr data-audit-id="aud_\w+">([\s\S]*?)<\/tr>/g)].map((match) => match[1]!.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim());
+    expect(rows.slice(0, 2)).toEqual(expect.arrayContaining([expect.stringContaining(`key revoked ${id} ${admin.id}`), expect.stringContaining(`key created ${id} ${admin.id} 198.51.100.7`)]));
+    expect(rows.at(-1)).toContain("project created"); // the oldest
+    expect(html).not.toMatch(/[ps]k_(test|live)_\w{38}/);
   });
 });
 

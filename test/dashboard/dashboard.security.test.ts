@@ -139,6 +139,10 @@ describe("sessions", () => {
       expect((await browser.get(`/dashboard/keys/${id}`)).status).toBe(404);
       expect((await browser.post(`/dashboard/keys/${id}/revoke`, { confirm: "yes" })).status).toBe(404);
     }
+    const activity = await (await browser.get("/dashboard/activity")).text();
+    expect(activity).not.toContain(liveKey.id);
+    expect(activity).toContain(testAdmin.id);
+    expect(activity).not.toContain("project created");
     const before = await keyCount();
     const live = await browser.post("/dashboard/keys", { type: "public", environment: "live", label: "sneaky" });
     expect(live.status).toBe(403);
