@@ -15,6 +15,7 @@ const STYLE = `
   header a { color: #fff; } header form { margin-left: auto; }
   main { max-width: 72rem; margin: 1.5rem auto; padding: 0 1.5rem; }
   table { border-collapse: collapse; width: 100%; background: #fff; }
+  td code { white-space: nowrap; }
   th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #e3e6eb; vertical-align: top; }
   .box { background: #fff; border: 1px solid #e3e6eb; border-radius: 6px; padding: 1rem 1.25rem; margin: 1rem 0; }
   .error { border-color: #c62828; background: #fdecea; } .notice { border-color: #2e7d32; background: #edf7ed; }
@@ -80,6 +81,7 @@ export const SignInPage: FC<{ error?: string }> = ({ error }) => (
   </>
 );
 
+const count = (n: number) => n.toLocaleString("en-US");
 const when = (iso: string | null) => (iso === null ? "—" : iso.replace("T", " ").replace(/\.\d+Z$/, "Z"));
 
 function permissions(record: KeyRecord): string {
@@ -139,8 +141,8 @@ export const KeysPage: FC<{ rows: KeyRow[]; canChange: boolean; notice?: string 
             <td>
               <Status record={record} />
             </td>
-            <td>{today}</td>
-            <td>{last30}</td>
+            <td>{count(today)}</td>
+            <td>{count(last30)}</td>
             <td>{when(record.last_used_at)}</td>
             <td>{when(record.created_at)}</td>
           </tr>
@@ -270,7 +272,7 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
           <tr><th>Permissions</th><td>{permissions(record)}</td></tr>
           <tr><th>Allowed origins</th><td>{record.allowed_origins === null ? "any" : record.allowed_origins.join(", ")}</td></tr>
           <tr><th>Status</th><td><Status record={record} /></td></tr>
-          <tr><th>Rate limit</th><td>{record.limits.rate}/s, burst {record.limits.burst}, {record.limits.daily} per day (UTC)</td></tr>
+          <tr><th>Rate limit</th><td>{count(record.limits.rate)}/s, burst {count(record.limits.burst)}, {count(record.limits.daily)} per day (UTC)</td></tr>
           <tr><th>Created</th><td>{when(record.created_at)} ({record.age_days} days ago)</td></tr>
           <tr><th>Expires</th><td>{when(record.expires_at)}</td></tr>
           <tr><th>Last used</th><td>{when(record.last_used_at)}</td></tr>
@@ -313,8 +315,8 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
           {[...usage].reverse().map((day) => (
             <tr data-day={day.day}>
               <td>{day.day}</td>
-              <td>{day.requests}</td>
-              <td>{day.rejected}</td>
+              <td>{count(day.requests)}</td>
+              <td>{count(day.rejected)}</td>
               <td><progress max={peak} value={day.requests + day.rejected}></progress></td>
             </tr>
           ))}

@@ -135,7 +135,7 @@ describe("Settings → API Keys", () => {
     const browser = await DashboardBrowser.signedIn(admin.key);
     const html = await (await browser.get(`/dashboard/keys/${key.id}`)).text();
     expect(html).toContain("public set");
-    expect(html).toContain("100/s, burst 1000, 1000000 per day (UTC)");
+    expect(html).toContain("100/s, burst 1,000, 1,000,000 per day (UTC)");
     const today = new Date().toISOString().slice(0, 10);
     expect(html).toMatch(new RegExp(`<tr data-day="${today}"><td>${today}</td><td>3</td><td>0</td>`));
     expect(html).not.toContain(key.key);
