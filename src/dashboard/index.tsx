@@ -16,6 +16,7 @@ import { raw } from "hono/html";
 import { HTTPException } from "hono/http-exception";
 import type { Child } from "hono/jsx";
 import { NONCE, secureHeaders } from "hono/secure-headers";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../env";
 import { requireHttps } from "../gateway";
 import { GatewayError } from "../http/problem";
@@ -71,6 +72,7 @@ dashboard.use(
 );
 
 dashboard.onError((err, c) => {
+  // hono's csrf() is what throws a 403 HTTPException here.
   const error =
     err instanceof HTTPException && err.status === 403
       ? new GatewayError("cross_site_request", "This form was sent from another site. Use the dashboard's own pages.")
@@ -90,7 +92,7 @@ function nonceOf(c: DashboardContext): string {
   return c.get("secureHeadersNonce") ?? "";
 }
 
-function page(c: DashboardContext, title: string, body: Child, status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 429 | number = 200): Response | Promise<Response> {
+function page(c: DashboardContext, title: string, body: Child, status = 200): Response | Promise<Response> {
   return c.html(
     <>
       {raw("<!doctype html>")}
@@ -98,7 +100,7 @@ function page(c: DashboardContext, title: string, body: Child, status: 200 | 201
         {body}
       </Layout>
     </>,
-    status as 200,
+    status as ContentfulStatusCode,
   );
 }
 
