@@ -23,15 +23,15 @@ import { GatewayError } from "../http/problem";
 import { renderError } from "../http/request-context";
 import { parseKey } from "../keys/format";
 import { lookupKey } from "../keys/key-index";
-import { createKey, getKey, listKeys, revokeKey, rollKey, type KeyRecord } from "../keys/key-records";
+import { createKey, getKey, listKeys, revokeKey, rollKey, updateKey, type KeyRecord } from "../keys/key-records";
 import { recordFailedAttempt, refuseIfBlocked } from "../limiter/failed-auth";
 import { keyUsage, lastDays, projectUsage } from "../limiter/usage";
 import { listAudit, type AuditEntry } from "../manage/audit";
 import { requireEnvironment, requireNoEscalation, visibleKey, type Manager } from "../manage/api/caller";
 import { ROLL_REFUSALS } from "../manage/api/v1_api_keys_roll";
-import { newKeyBody, rollBody, toNewKey } from "../manage/schemas";
+import { keyChangesBody, newKeyBody, rollBody, toKeyChanges, toNewKey } from "../manage/schemas";
 import { invalidRequest } from "../manage/validation";
-import { newKeyForm, type FormBody } from "./forms";
+import { keyEditForm, newKeyForm, type FormBody } from "./forms";
 import { ActivityPage, CreatedKeyPage, ErrorPage, KeyPage, KeysPage, Layout, NewKeyPage, SignInPage, type KeyRow } from "./pages";
 import { canChangeKeys, dashboardManager, endSession, openSession, sessionKeyId } from "./session";
 
@@ -205,6 +205,7 @@ function audit(c: DashboardContext, action: AuditEntry["action"]): AuditEntry {
 }
 
 const NOTICES: Record<string, string> = {
+  updated: "Saved. The new settings are in force on the key's next request, in every location.",
   revoked: "Revoked. Every request with this key is refused from the next one on, in every location.",
 };
 
@@ -259,10 +260,32 @@ function environmentsFor(manager: Manager): readonly string[] {
 dashboard.get("/keys/:id", async (c) => {
   const manager = managerOf(c);
   const record = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
-  const { from, to } = lastDays(USAGE_DAYS);
-  const usage = await keyUsage(c.env.DB, record.id, from, to);
   const notice = NOTICES[c.req.query("done") ?? ""];
-  return page(c, record.label, <KeyPage record={record} usage={usage} canChange={canChangeKeys(manager)} notice={notice} />);
+  return page(c, record.label, <KeyPage record={record} usage={await recentUsage(c, record.id)} canChange={canChangeKeys(manager)} notice={notice} />);
+});
+
+function recentUsage(c: DashboardContext, keyId: string) {
+  const { from, to } = lastDays(USAGE_DAYS);
+  return keyUsage(c.env.DB, keyId, from, to);
+}
+
+dashboard.post("/keys/:id/edit", requireChange, async (c) => {
+  const manager = managerOf(c);
+  const record = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
+  requireNoEscalation(manager, record);
+  const { values, body } = keyEditForm(record.type, (await c.req.parseBody({ all: true })) as FormBody);
+  try {
+    const parsed = keyChangesBody.safeParse(body);
+    if (!parsed.success) throw invalidRequest(parsed.error, "form");
+    const changes = toKeyChanges(record, parsed.data);
+    requireNoEscalation(manager, { type: record.type, scopes: changes.scopes !== undefined ? changes.scopes : record.scopes });
+    await updateKey(c.env, record, changes, audit(c, "key.update"));
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    noteRefusal(c, error);
+    return page(c, record.label, <KeyPage record={record} usage={await recentUsage(c, record.id)} canChange edit={{ values, error: error.detail }} />, error.status);
+  }
+  return c.redirect(`/dashboard/keys/${record.id}?done=updated`, 303);
 });
 
 dashboard.post("/keys/:id/roll", requireChange, async (c) => {

@@ -163,6 +163,44 @@ export interface NewKeyValues {
   allowed_origins?: string;
 }
 
+/** Full access, or only the ticked scopes: what a secret key may do. */
+const ScopeFields: FC<{ values: NewKeyValues; legend: string }> = ({ values, legend }) => (
+  <fieldset>
+    <legend>{legend}</legend>
+    <label>
+      <input type="radio" name="access" value="full" checked={values.access !== "scoped"} /> Full access
+    </label>
+    <label>
+      <input type="radio" name="access" value="scoped" checked={values.access === "scoped"} /> Only these scopes:
+    </label>
+    {SCOPES.map((scope) => (
+      <label class="plain">
+        <input type="checkbox" name="scopes" value={scope} checked={values.scopes?.includes(scope) ?? false} /> {scope}
+      </label>
+    ))}
+  </fieldset>
+);
+
+/** The origins a public key may be used from; empty for any. */
+const OriginsField: FC<{ values: NewKeyValues; label: string }> = ({ values, label }) => (
+  <>
+    <label for="allowed_origins">{label}</label>
+    <textarea id="allowed_origins" name="allowed_origins" rows={2} cols={50} placeholder="https://app.example.com">
+      {values.allowed_origins ?? ""}
+    </textarea>
+  </>
+);
+
+/** A key's current settings as the edit form shows them. */
+export function editValues(record: KeyRecord): NewKeyValues {
+  return {
+    label: record.label,
+    access: record.scopes === null ? "full" : "scoped",
+    scopes: record.scopes ?? [],
+    allowed_origins: (record.allowed_origins ?? []).join("\n"),
+  };
+}
+
 export const NewKeyPage: FC<{ environments: readonly string[]; values: NewKeyValues; error?: string }> = ({ environments, values, error }) => (
   <>
     <h1>Create New Key</h1>
@@ -187,24 +225,8 @@ export const NewKeyPage: FC<{ environments: readonly string[]; values: NewKeyVal
       </select>
       <label for="label">Label</label>
       <input id="label" name="label" required maxlength={200} size={50} value={values.label ?? ""} placeholder="Production web app" />
-      <fieldset>
-        <legend>Permissions (secret keys)</legend>
-        <label>
-          <input type="radio" name="access" value="full" checked={values.access !== "scoped"} /> Full access
-        </label>
-        <label>
-          <input type="radio" name="access" value="scoped" checked={values.access === "scoped"} /> Only these scopes:
-        </label>
-        {SCOPES.map((scope) => (
-          <label class="plain">
-            <input type="checkbox" name="scopes" value={scope} checked={values.scopes?.includes(scope) ?? false} /> {scope}
-          </label>
-        ))}
-      </fieldset>
-      <label for="allowed_origins">Allowed origins (public keys; optional, one per line)</label>
-      <textarea id="allowed_origins" name="allowed_origins" rows={2} cols={50} placeholder="https://app.example.com">
-        {values.allowed_origins ?? ""}
-      </textarea>
+      <ScopeFields values={values} legend="Permissions (secret keys)" />
+      <OriginsField values={values} label="Allowed origins (public keys; optional, one per line)" />
       <label for="expires_at">Expires (optional)</label>
       <input id="expires_at" name="expires_at" type="date" value={values.expires_at ?? ""} />
       <p>
@@ -259,12 +281,24 @@ const ROLL_CHOICES = [
   [604_800, "in 7 days"],
 ] as const;
 
-export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: boolean; notice?: string }> = ({ record, usage, canChange, notice }) => {
+export interface KeyEdit {
+  values: NewKeyValues;
+  error?: string;
+}
+
+export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: boolean; notice?: string; edit?: KeyEdit }> = ({
+  record,
+  usage,
+  canChange,
+  notice,
+  edit = { values: editValues(record) },
+}) => {
   const peak = Math.max(1, ...usage.map((day) => day.requests + day.rejected));
   return (
     <>
       <h1>{record.label}</h1>
       {notice && <p class="box notice" role="status">{notice}</p>}
+      {edit.error && <p class="box error" role="alert">{edit.error}</p>}
       <table class="box">
         <tbody>
           <tr><th>Key</th><td><code>{record.display}</code> ({record.id})</td></tr>
@@ -280,6 +314,24 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
           {record.rolled_to && <tr><th>Replaced by</th><td><a href={`/dashboard/keys/${record.rolled_to}`}>{record.rolled_to}</a></td></tr>}
         </tbody>
       </table>
+
+      {canChange && record.status === "active" && (
+        <div class="box">
+          <h2>Edit</h2>
+          <form method="post" action={`/dashboard/keys/${record.id}/edit`}>
+            <label for="label">Label</label>
+            <input id="label" name="label" required maxlength={200} size={50} value={edit.values.label ?? ""} />
+            {record.type === "secret" ? (
+              <ScopeFields values={edit.values} legend="Permissions — in force on the key's next request" />
+            ) : (
+              <OriginsField values={edit.values} label="Allowed origins (empty: any; one per line) — in force on the key's next request" />
+            )}
+            <p>
+              <button type="submit">Save changes</button>
+            </p>
+          </form>
+        </div>
+      )}
 
       {canChange && record.status === "active" && (
         <div class="box">

@@ -29,6 +29,7 @@ export const originSchema = z
   .openapi({ example: "https://app.example.com" });
 
 const label = z.string().trim().min(1).max(200);
+const atLeastOneScope = { error: "list at least one scope, or leave scopes out for an unrestricted key" };
 
 const keyFields = {
   type: z.enum(["public", "secret"]).openapi({ description: "`public` (pk_) for browsers and apps, `secret` (sk_) for servers" }),
@@ -36,7 +37,7 @@ const keyFields = {
   label,
   scopes: z
     .array(scopeSchema)
-    .min(1, { error: "list at least one scope, or leave scopes out for an unrestricted key" })
+    .min(1, atLeastOneScope)
     .optional()
     .openapi({ description: "Secret keys only; omit for an unrestricted key" }),
   expires_at: z
@@ -68,7 +69,7 @@ export const operatorNewKeyBody = z.strictObject({ project_id: z.string().min(1)
 export const keyChangesBody = z
   .strictObject({
     label: label.optional(),
-    scopes: z.array(scopeSchema).min(1).nullable().optional().openapi({ description: "null makes a secret key unrestricted" }),
+    scopes: z.array(scopeSchema).min(1, atLeastOneScope).nullable().optional().openapi({ description: "null makes a secret key unrestricted" }),
     allowed_origins: z.array(originSchema).min(1).nullable().optional().openapi({ description: "null allows any origin" }),
   })
   .refine((changes) => Object.keys(changes).length > 0, { message: "name at least one of label, scopes, allowed_origins" })

@@ -57,6 +57,35 @@ describe("Create New Key with bad input", () => {
   });
 });
 
+describe("Edit with bad input", () => {
+  it("an empty label, no scope, a bad origin: 400, the key page again with the reason and what was typed; nothing changed", async () => {
+    const secret = await mintKey(project, { type: "secret", scopes: ["events:write"] });
+    const publicKey = await mintKey(project, { type: "public" });
+    for (const [key, fields, reason] of [
+      [secret, { label: "", access: "full" }, "label"],
+      [secret, { label: "Typed label", access: "scoped" }, "list at least one scope"],
+      [publicKey, { label: "Typed label", allowed_origins: "https://a.example/path" }, "must be an origin"],
+    ] as const) {
+      const res = await browser.post(`/dashboard/keys/${key.id}/edit`, fields);
+      expect(res.status).toBe(400);
+      const html = await res.text();
+      expect(alertText(html)).toContain(reason);
+      if (fields.label !== "") expect(html).toContain('value="Typed label"');
+    }
+    expect((await (await operator("GET", `/keys/${secret.id}`)).json()) as object).toMatchObject({ label: "test key", scopes: ["events:write"] });
+    expect((await (await operator("GET", `/keys/${publicKey.id}`)).json()) as object).toMatchObject({ label: "test key", allowed_origins: null });
+  });
+
+  it("a revoked key cannot be edited (409) and shows no edit form", async () => {
+    const key = await mintKey(project, { type: "public" });
+    await operator("DELETE", `/keys/${key.id}`);
+    expect(await (await browser.get(`/dashboard/keys/${key.id}`)).text()).not.toContain("/edit");
+    const res = await browser.post(`/dashboard/keys/${key.id}/edit`, { label: "too late" });
+    expect(res.status).toBe(409);
+    expect(alertText(await res.text())).toContain("revoked");
+  });
+});
+
 describe("oversized forms", () => {
   it("a form over 16 KiB is 413 before it is read, on sign-in too", async () => {
     const before = await keyCount();

@@ -144,6 +144,38 @@ describe("Settings → API Keys", () => {
     expect(list).toMatch(new RegExp(`data-key-id="${key.id}">(?:(?!</tr>)[\\s\\S])*<td>3</td><td>3</td>`));
   });
 
+  it("Edit: a narrower scope list or other origins are in force on the key's very next request", async () => {
+    const secret = await mintKey(project, { type: "secret" });
+    const browser = await DashboardBrowser.signedIn(admin.key);
+    const page = await (await browser.get(`/dashboard/keys/${secret.id}`)).text();
+    expect(page).toContain(`action="/dashboard/keys/${secret.id}/edit"`);
+    const saved = await browser.post(`/dashboard/keys/${secret.id}/edit`, { label: "Reader", access: "scoped", scopes: ["events:read"] });
+    expect(saved.status).toBe(303);
+    expect(saved.headers.get("location")).toBe(`/dashboard/keys/${secret.id}?done=updated`);
+    await expectProblem(await sendEvent(secret.key), 403, "insufficient_permissions", secret.key);
+    expect((await gateway("/v1/events", withKey(secret.key))).status).toBe(200);
+    const after = await (await browser.get(saved.headers.get("location")!)).text();
+    expect(after).toContain("<h1>Reader</h1>");
+    expect(after).toContain("Saved. The new settings are in force");
+    expect(after).toMatch(/<input type="checkbox" name="scopes" value="events:read" checked=""/);
+
+    await browser.post(`/dashboard/keys/${secret.id}/edit`, { label: "Reader", access: "full", scopes: ["events:read"] });
+    expect((await sendEvent(secret.key)).status).toBe(200); // full access again
+
+    const publicKey = await mintKey(project, { type: "public" });
+    await browser.post(`/dashboard/keys/${publicKey.id}/edit`, { label: "Web", allowed_origins: "https://shop.example.com" });
+    const origin = (value: string) => gateway("/v1/events", withKey(publicKey.key, { method: "POST", body: "{}", headers: { origin: value } }));
+    expect((await origin("https://shop.example.com")).status).toBe(200);
+    await expectProblem(await origin("https://other.example.com"), 403, "origin_not_allowed", publicKey.key);
+    await browser.post(`/dashboard/keys/${publicKey.id}/edit`, { label: "Web", allowed_origins: "" });
+    expect((await origin("https://other.example.com")).status).toBe(200); // any origin again
+
+    const audit = (await (await operator("GET", `/audit?project_id=${project}`)).json()) as { data: { actor: string; action: string; target_id: string }[] };
+    expect(audit.data.filter((entry) => entry.action === "key.update" && entry.actor === admin.id).map((entry) => entry.target_id)).toEqual(
+      expect.arrayContaining([secret.id, publicKey.id]),
+    );
+  });
+
   it("Generate replacement: a new key with the same settings; the old one works until the chosen time", async () => {
     const old = await mintKey(project, { type: "secret", scopes: ["events:write"] });
     const browser = await DashboardBrowser.signedIn(admin.key);

@@ -119,6 +119,7 @@ describe("sessions", () => {
       await browser.post("/dashboard/keys", { type: "public", environment: "test", label: "x" }),
       await browser.post(`/dashboard/keys/${target.id}/roll`, { expires_in: "0" }),
       await browser.post(`/dashboard/keys/${target.id}/revoke`, { confirm: "yes" }),
+      await browser.post(`/dashboard/keys/${target.id}/edit`, { label: "renamed" }),
     ]) {
       expect(res.status).toBe(403);
       expect(alertText(await res.text())).toContain("lacks projects:write");
@@ -161,6 +162,11 @@ describe("sessions", () => {
     expect((await browser.post(`/dashboard/keys/${full.id}/revoke`, { confirm: "yes" })).status).toBe(403);
     expect((await browser.post(`/dashboard/keys/${full.id}/roll`, { expires_in: "0" })).status).toBe(403);
     expect(await keyCount()).toBe(before);
+    const narrow = await mintKey(project, { type: "secret", scopes: ["events:read"] });
+    const widened = await browser.post(`/dashboard/keys/${narrow.id}/edit`, { label: "wider", access: "full" });
+    expect(widened.status).toBe(403);
+    expect(alertText(await widened.text())).toContain("cannot manage a key that can do more than itself");
+    expect((await (await operator("GET", `/keys/${narrow.id}`)).json()) as object).toMatchObject({ scopes: ["events:read"] });
     const narrower = await browser.post("/dashboard/keys", { type: "secret", environment: "test", label: "narrower", access: "scoped", scopes: "events:read" });
     expect(narrower.status).toBe(201);
   });
