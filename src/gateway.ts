@@ -10,6 +10,7 @@ import type { Context } from "hono";
 import type { AppEnv, Env } from "./env";
 import { startDeadline, TIMED_OUT, within, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
+import { isLoopback } from "./http/loopback";
 import { redactKeys } from "./http/redact";
 import { readApiKey, refuseKeyElsewhere } from "./keys/credentials";
 import { parseKey } from "./keys/format";
@@ -240,14 +241,4 @@ export function requireHttps(url: URL): void {
   if (url.protocol === "http:" && !isLoopback(url.hostname)) {
     throw new GatewayError("https_required", `Use https://${url.host}${redactKeys(url.pathname)}: API keys must not be sent over plain HTTP.`);
   }
-}
-
-/** localhost and its subdomains (RFC 6761), 127.0.0.0/8 and [::1]: names that never leave the machine. */
-function isLoopback(hostname: string): boolean {
-  return (
-    hostname === "localhost" ||
-    hostname.endsWith(".localhost") ||
-    hostname === "[::1]" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-  );
 }

@@ -15,6 +15,7 @@
  * await composite.track("signup", { plan: "pro" }, { userId: "u_123" });
  * ```
  */
+import { isLoopback } from "../../src/http/loopback.ts";
 import { parseKey, type KeyEnvironment, type KeyType } from "../../src/keys/format.ts";
 import { CompositeError, errorFromResponse } from "./errors.ts";
 import { DEFAULT_RETRY, retryDelay, type RetryPolicy } from "./retry.ts";
@@ -181,16 +182,11 @@ function checkBaseUrl(baseUrl: string | undefined): string {
   } catch {
     throw new CompositeError("invalid_request", `invalid_request: baseUrl is not a URL (${JSON.stringify(baseUrl)}).`);
   }
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLocal(url.hostname))) {
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url.hostname))) {
     throw new CompositeError("https_required", `https_required: use https:// for ${url.host} — an API key must not travel over plain HTTP.`);
   }
   if (url.search !== "" || url.hash !== "") throw new CompositeError("invalid_request", "invalid_request: baseUrl must not have a query or fragment.");
   return url.href.replace(/\/+$/, "");
-}
-
-/** The hosts the gateway itself treats as local for https_required. */
-function isLocal(hostname: string): boolean {
-  return hostname === "localhost" || hostname.endsWith(".localhost") || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 function noAnswer(error: unknown, timeoutMs: number): CompositeError {

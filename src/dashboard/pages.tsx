@@ -163,6 +163,13 @@ export interface NewKeyValues {
   allowed_origins?: string;
 }
 
+const LabelField: FC<{ value: string | undefined }> = ({ value }) => (
+  <>
+    <label for="label">Label</label>
+    <input id="label" name="label" required maxlength={200} size={50} value={value ?? ""} placeholder="Production web app" />
+  </>
+);
+
 /** Full access, or only the ticked scopes: what a secret key may do. */
 const ScopeFields: FC<{ values: NewKeyValues; legend: string }> = ({ values, legend }) => (
   <fieldset>
@@ -223,8 +230,7 @@ export const NewKeyPage: FC<{ environments: readonly string[]; values: NewKeyVal
           </option>
         ))}
       </select>
-      <label for="label">Label</label>
-      <input id="label" name="label" required maxlength={200} size={50} value={values.label ?? ""} placeholder="Production web app" />
+      <LabelField value={values.label} />
       <ScopeFields values={values} legend="Permissions (secret keys)" />
       <OriginsField values={values} label="Allowed origins (public keys; optional, one per line)" />
       <label for="expires_at">Expires (optional)</label>
@@ -316,46 +322,45 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
       </table>
 
       {canChange && record.status === "active" && (
-        <div class="box">
-          <h2>Edit</h2>
-          <form method="post" action={`/dashboard/keys/${record.id}/edit`}>
-            <label for="label">Label</label>
-            <input id="label" name="label" required maxlength={200} size={50} value={edit.values.label ?? ""} />
-            {record.type === "secret" ? (
-              <ScopeFields values={edit.values} legend="Permissions — in force on the key's next request" />
-            ) : (
-              <OriginsField values={edit.values} label="Allowed origins (empty: any; one per line) — in force on the key's next request" />
-            )}
-            <p>
-              <button type="submit">Save changes</button>
-            </p>
-          </form>
-        </div>
-      )}
+        <>
+          <div class="box">
+            <h2>Edit</h2>
+            <form method="post" action={`/dashboard/keys/${record.id}/edit`}>
+              <LabelField value={edit.values.label} />
+              {record.type === "secret" ? (
+                <ScopeFields values={edit.values} legend="Permissions — in force on the key's next request" />
+              ) : (
+                <OriginsField values={edit.values} label="Allowed origins (empty: any; one per line) — in force on the key's next request" />
+              )}
+              <p>
+                <button type="submit">Save changes</button>
+              </p>
+            </form>
+          </div>
 
-      {canChange && record.status === "active" && (
-        <div class="box">
-          <h2>Rotate</h2>
-          <form method="post" action={`/dashboard/keys/${record.id}/roll`}>
-            <label for="expires_in">Generate a replacement key; this one stops working</label>
-            <select id="expires_in" name="expires_in">
-              {ROLL_CHOICES.map(([seconds, text]) => (
-                <option value={String(seconds)} selected={seconds === 86_400}>
-                  {text}
-                </option>
-              ))}
-            </select>{" "}
-            <button type="submit">Generate replacement</button>
-          </form>
-          <h2>Revoke (delete)</h2>
-          <form method="post" action={`/dashboard/keys/${record.id}/revoke`}>
-            <label class="plain">
-              <input type="checkbox" name="confirm" value="yes" required /> Every request with this key is refused from the
-              next one on, everywhere. This cannot be undone.
-            </label>
-            <button type="submit">Revoke key</button>
-          </form>
-        </div>
+          <div class="box">
+            <h2>Rotate</h2>
+            <form method="post" action={`/dashboard/keys/${record.id}/roll`}>
+              <label for="expires_in">Generate a replacement key; this one stops working</label>
+              <select id="expires_in" name="expires_in">
+                {ROLL_CHOICES.map(([seconds, text]) => (
+                  <option value={String(seconds)} selected={seconds === 86_400}>
+                    {text}
+                  </option>
+                ))}
+              </select>{" "}
+              <button type="submit">Generate replacement</button>
+            </form>
+            <h2>Revoke (delete)</h2>
+            <form method="post" action={`/dashboard/keys/${record.id}/revoke`}>
+              <label class="plain">
+                <input type="checkbox" name="confirm" value="yes" required /> Every request with this key is refused from the
+                next one on, everywhere. This cannot be undone.
+              </label>
+              <button type="submit">Revoke key</button>
+            </form>
+          </div>
+        </>
       )}
 
       <h2>Usage, last {usage.length} days (UTC)</h2>
