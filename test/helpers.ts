@@ -130,3 +130,26 @@ export async function sendWith(testEnv: typeof env, request: Request): Promise<R
   await waitOnExecutionContext(ctx);
   return res;
 }
+
+/**
+ * A key's mutable state as its KeyLimiter holds it, and as D1 records it, in one comparable
+ * shape (status, scopes, allowed origins, expiry, limit overrides, …). The race and property
+ * tests compare the two after every trial: they must agree.
+ */
+export async function limiterState(keyId: string): Promise<Record<string, unknown> | null> {
+  const { keyLimiter } = await import("../src/limiter/key-limiter");
+  return ((await keyLimiter(env, keyId).getPolicy()) as Record<string, unknown> | null) ?? null;
+}
+
+export async function recordedState(keyId: string): Promise<Record<string, unknown> | null> {
+  const { getKey, policyOf } = await import("../src/keys/key-records");
+  const record = await getKey(env.DB, keyId);
+  return record === null ? null : (policyOf(record) as unknown as Record<string, unknown>);
+}
+
+/** D1 and the key's object hold the same state for the key. */
+export async function expectAgreement(keyId: string): Promise<Record<string, unknown>> {
+  const [held, recorded] = [await limiterState(keyId), await recordedState(keyId)];
+  expect(held, `KeyLimiter of ${keyId} vs D1`).toEqual(recorded);
+  return recorded!;
+}
