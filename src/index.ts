@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { dashboard } from "./dashboard";
-import type { AppEnv } from "./env";
+import type { AppEnv } from "./context";
 import { handleGatewayRequest } from "./gateway";
 import { browserAccess } from "./http/browser-access";
 import { renderError, requestContext } from "./http/request-context";
@@ -15,7 +15,7 @@ import { openApiDocument } from "./manage/openapi";
 import { operatorApi } from "./manage/operator";
 
 export { KeyLimiter } from "./limiter/key-limiter";
-export { FailedAuthGuard } from "./limiter/failed-auth";
+export { FailedAuthGuard } from "./guard/failed-auth";
 
 const app = new Hono<AppEnv>();
 app.use(requestContext);

@@ -1,5 +1,5 @@
 import type { D1Migration } from "@cloudflare/vitest-plugin";
-import type { Env as GatewayEnv } from "../src/env";
+import type { Env as GatewayEnv } from "../src/config";
 
 declare global {
   namespace Cloudflare {

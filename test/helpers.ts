@@ -3,6 +3,9 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import worker from "../src/index";
+import { loadKeyState } from "../src/keys/key-records";
+import type { KeyState } from "../src/keys/key-state";
+import { heldKeyState } from "../src/limiter/client";
 
 export const GATEWAY = "https://gateway.test";
 export const OPERATOR_TOKEN = "test-operator-token";
@@ -132,23 +135,20 @@ export async function sendWith(testEnv: typeof env, request: Request): Promise<R
 }
 
 /**
- * A key's mutable state as its KeyLimiter holds it, and as D1 records it, in one comparable
- * shape (status, scopes, allowed origins, expiry, limit overrides, …). The race and property
- * tests compare the two after every trial: they must agree.
+ * A key's mutable state as its KeyLimiter holds it, and as D1 records it, in one shape (KeyState:
+ * status, scopes, allowed origins, expiry, limit overrides, rolled_to, version). The race and
+ * property tests compare the two after every trial: they must agree.
  */
-export async function limiterState(keyId: string): Promise<Record<string, unknown> | null> {
-  const { keyLimiter } = await import("../src/limiter/key-limiter");
-  return ((await keyLimiter(env, keyId).getPolicy()) as Record<string, unknown> | null) ?? null;
+export async function limiterState(keyId: string): Promise<KeyState | null> {
+  return heldKeyState(env, keyId);
 }
 
-export async function recordedState(keyId: string): Promise<Record<string, unknown> | null> {
-  const { getKey, policyOf } = await import("../src/keys/key-records");
-  const record = await getKey(env.DB, keyId);
-  return record === null ? null : (policyOf(record) as unknown as Record<string, unknown>);
+export async function recordedState(keyId: string): Promise<KeyState | null> {
+  return loadKeyState(env.DB, keyId);
 }
 
 /** D1 and the key's object hold the same state for the key. */
-export async function expectAgreement(keyId: string): Promise<Record<string, unknown>> {
+export async function expectAgreement(keyId: string): Promise<KeyState> {
   const [held, recorded] = [await limiterState(keyId), await recordedState(keyId)];
   expect(held, `KeyLimiter of ${keyId} vs D1`).toEqual(recorded);
   return recorded!;

@@ -17,18 +17,28 @@ import { HTTPException } from "hono/http-exception";
 import type { Child } from "hono/jsx";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { AppEnv } from "../env";
+import type { AppEnv, Manager } from "../context";
 import { requireHttps } from "../gateway";
+import { recordFailedAttempt, refuseIfBlocked } from "../guard/failed-auth";
 import { GatewayError } from "../http/problem";
 import { renderError } from "../http/request-context";
-import { parseKey } from "../keys/format";
-import { lookupKey } from "../keys/key-index";
-import { createKey, getKey, listKeys, revokeKey, rollKey, updateKey, type KeyRecord } from "../keys/key-records";
-import { recordFailedAttempt, refuseIfBlocked } from "../limiter/failed-auth";
-import { keyUsage, lastDays, projectUsage } from "../limiter/usage";
-import { listAudit, type AuditEntry } from "../manage/audit";
-import { requireEnvironment, requireNoEscalation, visibleKey, type Manager } from "../manage/api/caller";
-import { ROLL_REFUSALS } from "../manage/api/v1_api_keys_roll";
+import { readPastedKey, requireWellFormed } from "../keys/credentials";
+import {
+  createKey,
+  keyOfPresented,
+  keyUsage,
+  lastDays,
+  listAudit,
+  listKeys,
+  projectUsage,
+  readKey,
+  revokeKey,
+  rollKey,
+  updateKey,
+  type AuditEntry,
+  type KeyRecord,
+} from "../keys/lifecycle";
+import { actorOf, requireEnvironment, visibleEnvironment, visibleKey } from "../manage/api/caller";
 import { keyChangesBody, newKeyBody, rollBody, toKeyChanges, toNewKey } from "../manage/schemas";
 import { invalidRequest } from "../manage/validation";
 import { keyEditForm, newKeyForm, type FormBody } from "./forms";
@@ -136,14 +146,9 @@ dashboard.post("/logout", (c) => {
 async function keyForSignIn(c: DashboardContext, presented: string): Promise<KeyRecord> {
   const ip = c.req.header("cf-connecting-ip") ?? null;
   refuseIfBlocked(ip, Date.now());
-  if (presented === "") throw new GatewayError("missing_api_key", "Paste a secret key of your project (sk_…).");
-  if (presented.trim() !== presented) {
-    throw new GatewayError("api_key_whitespace", "The key has whitespace or a line break around it. Paste the key alone.");
-  }
-  const format = parseKey(presented);
-  if (!format.ok) throw new GatewayError("malformed_api_key", `This is not a Composite API key (bad ${format.reason}). Copy the key again.`);
-  const facts = await lookupKey(c.env, presented, (promise) => c.executionCtx.waitUntil(promise));
-  const record = facts === null ? null : await getKey(c.env.DB, facts.keyId);
+  const key = readPastedKey(presented);
+  requireWellFormed(key);
+  const record = await keyOfPresented(c.env, key, (promise) => c.executionCtx.waitUntil(promise));
   if (record === null) {
     throw await recordFailedAttempt(c.env, ip, new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole."));
   }
@@ -162,7 +167,7 @@ async function keyForSignIn(c: DashboardContext, presented: string): Promise<Key
 const requireSession: MiddlewareHandler<AppEnv> = async function requireSession(c, next) {
   const keyId = await sessionKeyId(c);
   if (keyId === null) return c.redirect("/dashboard/login", 303);
-  const record = await getKey(c.env.DB, keyId);
+  const record = await readKey(c.env.DB, keyId);
   let manager: Manager;
   try {
     if (record === null) throw new GatewayError("invalid_api_key", "The key of this session no longer exists.");
@@ -191,18 +196,13 @@ dashboard.use("/keys", requireSession);
 dashboard.use("/keys/*", requireSession);
 dashboard.use("/activity", requireSession);
 
-/** A test key sees and manages only test keys (caller.ts). */
-const visibleEnvironment = (manager: Manager) => (manager.facts.environment === "test" ? "test" : undefined);
-
 function managerOf(c: DashboardContext): Manager {
   const manager = c.get("manager");
   if (manager === undefined) throw new Error("dashboard page reached without a session");
   return manager;
 }
 
-function audit(c: DashboardContext, action: AuditEntry["action"]): AuditEntry {
-  return { actor: managerOf(c).facts.keyId, action, ip: c.req.header("cf-connecting-ip") ?? null };
-}
+const actor = (c: DashboardContext, action: AuditEntry["action"]) => actorOf(c, managerOf(c), action);
 
 const NOTICES: Record<string, string> = {
   updated: "Saved. The new settings are in force on the key's next request, in every location.",
@@ -243,8 +243,7 @@ dashboard.post("/keys", requireChange, async (c) => {
     if (!parsed.success) throw invalidRequest(parsed.error, "form");
     const input = toNewKey(manager.facts.projectId, parsed.data);
     requireEnvironment(manager, input.environment);
-    requireNoEscalation(manager, input);
-    created = await createKey(c.env, input, audit(c, "key.create"));
+    created = await createKey(c.env, input, actor(c, "key.create"));
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     noteRefusal(c, error);
@@ -259,7 +258,7 @@ function environmentsFor(manager: Manager): readonly string[] {
 
 dashboard.get("/keys/:id", async (c) => {
   const manager = managerOf(c);
-  const record = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
+  const record = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
   const notice = NOTICES[c.req.query("done") ?? ""];
   return page(c, record.label, <KeyPage record={record} usage={await recentUsage(c, record.id)} canChange={canChangeKeys(manager)} notice={notice} />);
 });
@@ -271,15 +270,12 @@ function recentUsage(c: DashboardContext, keyId: string) {
 
 dashboard.post("/keys/:id/edit", requireChange, async (c) => {
   const manager = managerOf(c);
-  const record = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
-  requireNoEscalation(manager, record);
+  const record = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
   const { values, body } = keyEditForm(record.type, (await c.req.parseBody({ all: true })) as FormBody);
   try {
     const parsed = keyChangesBody.safeParse(body);
     if (!parsed.success) throw invalidRequest(parsed.error, "form");
-    const changes = toKeyChanges(record, parsed.data);
-    requireNoEscalation(manager, { type: record.type, scopes: changes.scopes !== undefined ? changes.scopes : record.scopes });
-    await updateKey(c.env, record, changes, audit(c, "key.update"));
+    await updateKey(c.env, record, toKeyChanges(record, parsed.data), actor(c, "key.update"));
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     noteRefusal(c, error);
@@ -290,25 +286,21 @@ dashboard.post("/keys/:id/edit", requireChange, async (c) => {
 
 dashboard.post("/keys/:id/roll", requireChange, async (c) => {
   const manager = managerOf(c);
-  const old = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
-  requireNoEscalation(manager, old);
+  const old = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
   const form = await c.req.parseBody();
   const seconds = typeof form.expires_in === "string" && /^\d+$/.test(form.expires_in) ? Number(form.expires_in) : undefined;
   const parsed = rollBody.safeParse({ expires_in: seconds });
   if (!parsed.success) throw invalidRequest(parsed.error, "form");
-  const rolled = await rollKey(c.env, old, parsed.data.expires_in, audit(c, "key.roll"));
-  if (typeof rolled === "string") throw new GatewayError("conflict", ROLL_REFUSALS[rolled]);
-  const replaced = (await getKey(c.env.DB, old.id)) ?? old;
-  return page(c, "Replacement key created", <CreatedKeyPage record={rolled.record} apiKey={rolled.key} nonce={nonceOf(c)} replaced={replaced} />, 201);
+  const rolled = await rollKey(c.env, old, parsed.data.expires_in, actor(c, "key.roll"));
+  return page(c, "Replacement key created", <CreatedKeyPage record={rolled.record} apiKey={rolled.key} nonce={nonceOf(c)} replaced={rolled.old} />, 201);
 });
 
 dashboard.post("/keys/:id/revoke", requireChange, async (c) => {
   const manager = managerOf(c);
-  const record = visibleKey(manager, await getKey(c.env.DB, c.req.param("id")));
-  requireNoEscalation(manager, record);
+  const record = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
   const form = await c.req.parseBody();
   if (form.confirm !== "yes") throw new GatewayError("invalid_request", "confirm: tick the box to confirm — revoking cannot be undone.");
-  await revokeKey(c.env, record, audit(c, "key.revoke"));
+  await revokeKey(c.env, record, actor(c, "key.revoke"));
   return c.redirect(`/dashboard/keys/${record.id}?done=revoked`, 303);
 });
 

@@ -4,9 +4,8 @@
  */
 import { raw } from "hono/html";
 import type { Child, FC } from "hono/jsx";
-import type { KeyRecord } from "../keys/key-records";
-import type { AuditRecord } from "../manage/audit";
-import type { UsageDay } from "../limiter/usage";
+import type { Viewer } from "../context";
+import type { AuditRecord, KeyRecord, UsageDay } from "../keys/lifecycle";
 import { SCOPES } from "../policy/routes";
 
 const STYLE = `
@@ -27,12 +26,6 @@ const STYLE = `
   .muted { color: #667085; }
 `;
 
-export interface Viewer {
-  display: string;
-  projectId: string;
-  environment: string;
-  canChange: boolean;
-}
 
 export const Layout: FC<{ title: string; nonce: string; viewer?: Viewer; children?: Child }> = ({ title, nonce, viewer, children }) => (
   <html lang="en">

@@ -14,17 +14,17 @@
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { hmacSha256Hex } from "../crypto/hmac";
-import type { AppEnv } from "../env";
+import { configOf } from "../config";
+import type { AppEnv, Manager } from "../context";
 import { GatewayError } from "../http/problem";
-import type { KeyRecord } from "../keys/key-records";
-import type { Manager } from "../manage/api/caller";
+import type { KeyRecord } from "../keys/lifecycle";
 import { effectiveScopes } from "../policy/authorize";
 
 const COOKIE = "composite_session";
 export const SESSION_MS = 8 * 3_600_000;
 
 function sessionSecret(c: Context<AppEnv>): Promise<string> {
-  return hmacSha256Hex(c.env.KEY_HASH_SECRET, "composite dashboard session v1");
+  return hmacSha256Hex(configOf(c.env).keyHashSecret, "composite dashboard session v1");
 }
 
 /** `__Host-` and Secure need https; the dashboard is served over plain http only on loopback. */

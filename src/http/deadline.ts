@@ -6,8 +6,6 @@
  * request. The single timer itself is cheap (≈ 5 k of ≈ 1,600 k instructions per request,
  * `BENCH_PROFILE=callgrind npm run bench`).
  */
-export const DEFAULT_TIMEOUT_MS = 30_000;
-
 export const TIMED_OUT = Symbol("timed out");
 
 export interface Deadline {
@@ -18,8 +16,8 @@ export interface Deadline {
   passed: boolean;
 }
 
-export function startDeadline(configuredMs: string | undefined): Deadline {
-  const ms = Number(configuredMs) || DEFAULT_TIMEOUT_MS;
+/** ORIGIN_TIMEOUT_MS (config.ts) from now. */
+export function startDeadline(ms: number): Deadline {
   const deadline: Deadline = {
     ms,
     passed: false,

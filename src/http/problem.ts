@@ -35,6 +35,7 @@ export const ERRORS = {
   internal_error: [500, "Internal error"],
   origin_unavailable: [502, "Origin unavailable"],
   limiter_unavailable: [503, "Limiter unavailable"],
+  storage_unavailable: [503, "Storage unavailable"],
   origin_timeout: [504, "Origin timeout"],
 } as const satisfies Record<string, readonly [number, string]>;
 

@@ -8,7 +8,8 @@
  */
 import type { Context, ErrorHandler, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { AppEnv } from "../env";
+import { ConfigError, configOf } from "../config";
+import type { AppEnv } from "../context";
 import { GatewayError, notJsonBody, problemResponse } from "./problem";
 import { redactKeys } from "./redact";
 
@@ -19,6 +20,7 @@ export function newRequestId(): string {
 export const requestContext: MiddlewareHandler<AppEnv> = async function requestContext(c, next) {
   const started = Date.now();
   c.set("requestId", newRequestId());
+  configOf(c.env); // a bad variable fails every request alike, loudly, before any of them does anything
   await next();
   logRequest(c, Date.now() - started);
 };
@@ -56,6 +58,15 @@ export const renderError: ErrorHandler<AppEnv> = function renderError(err, c) {
   if (err instanceof GatewayError) {
     c.set("errorCode", err.code);
     return problemResponse(err, requestId);
+  }
+  if (err instanceof ConfigError) {
+    // Names the variables at fault and what they should be, never a secret's value (config.ts).
+    console.error(JSON.stringify({ level: "error", msg: "bad configuration", request_id: requestId, problems: err.problems }));
+    c.set("errorCode", "internal_error");
+    return problemResponse(
+      new GatewayError("internal_error", `The gateway is misconfigured and cannot serve requests; its operator has been told in the logs (request id ${requestId}).`),
+      requestId,
+    );
   }
   // The message of an unexpected error may quote input; log only its class and stack position.
   console.error(JSON.stringify({ level: "error", msg: "unhandled", request_id: requestId, error: err.name }));

@@ -4,6 +4,7 @@
  * never quote what was sent.
  */
 import { GatewayError } from "../http/problem";
+import { parseKey } from "./format";
 
 export const API_KEY_PARAM = "api_key";
 
@@ -41,6 +42,23 @@ export function readApiKey(authorization: string | null, url: URL): string {
     );
   }
   return first;
+}
+
+/** A key pasted on its own (the dashboard's sign-in form): missing and whitespace as the API answers them. */
+export function readPastedKey(value: string): string {
+  if (value === "") throw new GatewayError("missing_api_key", "Paste a secret key of your project (sk_…).");
+  if (value.trim() !== value || SURROUNDING_WHITESPACE.test(value)) {
+    throw new GatewayError("api_key_whitespace", "The key has whitespace or a line break around it. Paste the key alone.");
+  }
+  return value;
+}
+
+/** Refuses a key whose prefix, length, alphabet or checksum is wrong, with no I/O (API.md §2). */
+export function requireWellFormed(key: string): void {
+  const format = parseKey(key);
+  if (!format.ok) {
+    throw new GatewayError("malformed_api_key", `This is not a Composite API key (bad ${format.reason}). Copy the key again from the dashboard.`);
+  }
 }
 
 /**

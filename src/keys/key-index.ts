@@ -9,7 +9,7 @@
  * created a second ago whose KV entry has not reached this location yet (or whose absence KV has
  * cached); a D1 hit refills KV in the background.
  */
-import type { Env } from "../env";
+import { configOf, type Env } from "../config";
 import { hmacSha256Hex } from "../crypto/hmac";
 import type { KeyEnvironment, KeyType } from "./format";
 
@@ -66,7 +66,7 @@ export async function lookupKey(
 ): Promise<KeyFacts | null> {
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const hash = await hashKey(env.KEY_HASH_SECRET, key);
+  const hash = await hashKey(configOf(env).keyHashSecret, key);
 
   const fromKv = await env.KEYS.get<KeyFacts>(kvKeyName(hash), { type: "json", cacheTtl: 3600 });
   if (fromKv !== null) {

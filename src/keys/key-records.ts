@@ -1,22 +1,17 @@
 /**
- * Projects and keys as records: D1 is the record of truth, KV indexes the immutable facts by
- * hash, and each key's KeyLimiter object holds its live policy. Every change goes to all the
- * places that need it, in an order that fails safe:
- *  - create: D1 row (with its audit record, one batch), then KV index, then the object's policy
- *    (an object without one reads D1 on first use);
- *  - revoke: the object first (refusing from the next request on), then D1;
- *  - update, limits, roll: D1 (one batch with the audit record), then the objects.
+ * Projects and keys as D1 records: reads, and the statements that write them. No policy lives
+ * here: a key's mutable state is decided by its KeyLimiter object (the one writer, see
+ * key-state.ts), which records each version it decides with `recordStateStatement` — an UPDATE
+ * that only ever replaces an older version, so a late write never undoes a newer one.
+ *
+ * Stored shapes: migrations/*.sql. Only a keyed hash of a key is stored, never the key.
  */
-import type { Env } from "../env";
-import { auditStatement, type AuditEntry } from "../manage/audit";
+import { effectiveLimits, type LimitOverrides } from "../limiter/limits";
 import type { Limits } from "../limiter/bucket";
-import { keyLimiter } from "../limiter/key-limiter";
-import { effectiveLimits, NO_OVERRIDES, type LimitOverrides } from "../limiter/limits";
-import { forgetRefusals } from "../limiter/refusal-memory";
-import type { KeyPolicy } from "../policy/authorize";
 import type { Scope } from "../policy/routes";
-import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./format";
-import { hashKey, indexKey } from "./key-index";
+import { auditStatement, type AuditEntry } from "./audit";
+import { randomBase62, type KeyEnvironment, type KeyType } from "./format";
+import type { KeyState } from "./key-state";
 
 export interface Project {
   id: string;
@@ -51,19 +46,20 @@ export interface KeyRecord {
   /** The limits in force: the type's defaults unless an operator overrode them. */
   limits: Limits;
   limit_overrides: LimitOverrides;
+  /** The version of the key's state this record shows (key-state.ts). */
+  version: number;
 }
 
 /** AUTH-DOCS: "Change your API keys every 90 days". */
 export const ROTATION_DAYS = 90;
 
-export interface NewKey {
-  projectId: string;
-  type: KeyType;
-  environment: KeyEnvironment;
-  label: string;
-  scopes: Scope[] | null;
-  expiresAt: string | null;
-  allowedOrigins: string[] | null;
+/** What identifies a new key besides its state: shown once (the plaintext is not stored). */
+export interface KeyIdentity {
+  hash: string;
+  prefix: string;
+  last4: string;
+  createdAt: string;
+  rolledFrom: string | null;
 }
 
 interface KeyRow {
@@ -86,15 +82,17 @@ interface KeyRow {
   daily_quota: number | null;
   rolled_to: string | null;
   rolled_from: string | null;
+  version: number;
 }
 
 const KEY_COLUMNS =
-  "id, project_id, type, environment, label, scopes, allowed_origins, prefix, last4, status, created_at, expires_at, revoked_at, last_used_at, rate_limit, burst_limit, daily_quota, rolled_to, rolled_from";
+  "id, project_id, type, environment, label, scopes, allowed_origins, prefix, last4, status, created_at, expires_at, revoked_at, last_used_at, rate_limit, burst_limit, daily_quota, rolled_to, rolled_from, version";
 
 const DAY_MS = 86_400_000;
 const iso = (ms = Date.now()) => new Date(ms).toISOString();
 const parseList = <T>(json: string | null): T[] | null => (json === null ? null : (JSON.parse(json) as T[]));
 const listJson = (list: readonly string[] | null) => (list === null ? null : JSON.stringify(list));
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 function toRecord({ rate_limit, burst_limit, daily_quota, ...row }: KeyRow, now = Date.now()): KeyRecord {
   const overrides: LimitOverrides = { rate: rate_limit, burst: burst_limit, daily: daily_quota };
@@ -113,18 +111,66 @@ function toRecord({ rate_limit, burst_limit, daily_quota, ...row }: KeyRow, now 
   };
 }
 
-export function policyOf(record: KeyRecord): KeyPolicy {
+/** The key's state as this record shows it. */
+export function stateOf(record: KeyRecord): KeyState {
   return {
     keyId: record.id,
     projectId: record.project_id,
     type: record.type,
     environment: record.environment,
+    version: record.version,
     status: record.status === "revoked" ? "revoked" : "active",
+    revokedAt: record.revoked_at,
+    label: record.label,
     scopes: record.scopes,
     expiresAt: record.expires_at === null ? null : Date.parse(record.expires_at),
     allowedOrigins: record.allowed_origins,
     limits: record.limit_overrides,
+    rolledTo: record.rolled_to,
   };
+}
+
+/** The record of a key in `state`: what never changes from `record`, the rest from the state. */
+export function withState(record: KeyRecord, state: KeyState): KeyRecord {
+  return toRecord({ ...rowOf(state), ...immutableOf(record) });
+}
+
+function immutableOf(record: KeyRecord) {
+  const { prefix, last4, created_at, last_used_at, rolled_from } = record;
+  return { prefix, last4, created_at, last_used_at, rolled_from };
+}
+
+/** The columns a key's state fills. */
+function rowOf(state: KeyState): Omit<KeyRow, "prefix" | "last4" | "created_at" | "last_used_at" | "rolled_from"> {
+  return {
+    id: state.keyId,
+    project_id: state.projectId,
+    type: state.type,
+    environment: state.environment,
+    label: state.label,
+    scopes: listJson(state.scopes),
+    allowed_origins: listJson(state.allowedOrigins),
+    status: state.status,
+    expires_at: isoOrNull(state.expiresAt),
+    revoked_at: state.revokedAt,
+    rate_limit: state.limits.rate,
+    burst_limit: state.limits.burst,
+    daily_quota: state.limits.daily,
+    rolled_to: state.rolledTo,
+    version: state.version,
+  };
+}
+
+/** The record of a key that is being created in `state` (not read back from D1). */
+export function newRecord(state: KeyState, identity: KeyIdentity): KeyRecord {
+  return toRecord({
+    ...rowOf(state),
+    prefix: identity.prefix,
+    last4: identity.last4,
+    created_at: identity.createdAt,
+    last_used_at: null,
+    rolled_from: identity.rolledFrom,
+  });
 }
 
 export async function createProject(db: D1Database, name: string, audit: AuditEntry): Promise<Project> {
@@ -145,92 +191,6 @@ export async function listProjects(db: D1Database): Promise<Project[]> {
   return results;
 }
 
-/** Mints a key. The plaintext is in the answer and nowhere else: only its hash is stored. */
-export async function createKey(env: Env, input: NewKey, audit: AuditEntry): Promise<{ record: KeyRecord; key: string }> {
-  const minted = await mint(env, input, NO_OVERRIDES, null);
-  await env.DB.batch([insertKey(env.DB, minted), auditStatement(env.DB, input.projectId, minted.row.id, createdDetails(audit, minted.row))]);
-  return publish(env, minted);
-}
-
-interface Minted {
-  row: KeyRow;
-  key: string;
-  hash: string;
-}
-
-async function mint(env: Env, input: NewKey, overrides: LimitOverrides, rolledFrom: string | null): Promise<Minted> {
-  const key = generateKey(input.type, input.environment);
-  const row: KeyRow = {
-    id: "key_" + randomBase62(20),
-    project_id: input.projectId,
-    type: input.type,
-    environment: input.environment,
-    label: input.label,
-    scopes: input.type === "secret" ? listJson(input.scopes) : null,
-    allowed_origins: input.type === "public" ? listJson(input.allowedOrigins) : null,
-    prefix: keyPrefix(key),
-    last4: key.slice(-4),
-    status: "active",
-    created_at: iso(),
-    expires_at: input.expiresAt,
-    revoked_at: null,
-    last_used_at: null,
-    rate_limit: overrides.rate,
-    burst_limit: overrides.burst,
-    daily_quota: overrides.daily,
-    rolled_to: null,
-    rolled_from: rolledFrom,
-  };
-  return { row, key, hash: await hashKey(env.KEY_HASH_SECRET, key) };
-}
-
-/**
- * The INSERT of a minted key. For a roll it only inserts if the old key now points at this new
- * one — so of two concurrent rolls of one key, exactly one creates a key.
- */
-function insertKey(db: D1Database, { row, hash }: Minted): D1PreparedStatement {
-  const guard = row.rolled_from === null ? "" : "WHERE (SELECT rolled_to FROM api_keys WHERE id = ?16) = ?1";
-  return db
-    .prepare(
-      `INSERT INTO api_keys (id, project_id, key_hash, type, environment, label, scopes, allowed_origins, prefix, last4, status,
-                             created_at, expires_at, rate_limit, burst_limit, daily_quota, rolled_from)
-       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'active', ?11, ?12, ?13, ?14, ?15, ?16 ${guard}`,
-    )
-    .bind(
-      row.id,
-      row.project_id,
-      hash,
-      row.type,
-      row.environment,
-      row.label,
-      row.scopes,
-      row.allowed_origins,
-      row.prefix,
-      row.last4,
-      row.created_at,
-      row.expires_at,
-      row.rate_limit,
-      row.burst_limit,
-      row.daily_quota,
-      row.rolled_from,
-    );
-}
-
-function createdDetails(audit: AuditEntry, row: KeyRow): AuditEntry {
-  return {
-    ...audit,
-    details: { ...audit.details, type: row.type, environment: row.environment, label: row.label, scopes: parseList<string>(row.scopes) },
-  };
-}
-
-/** After the D1 row: the KV index entry and the key's limiter policy. */
-async function publish(env: Env, { row, key, hash }: Minted): Promise<{ record: KeyRecord; key: string }> {
-  const record = toRecord(row);
-  await indexKey(env, hash, { keyId: row.id, projectId: row.project_id, type: row.type, environment: row.environment });
-  await publishPolicy(env, row.id, policyOf(record));
-  return { record, key };
-}
-
 export async function getKey(db: D1Database, id: string): Promise<KeyRecord | null> {
   const row = await db.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ?1`).bind(id).first<KeyRow>();
   return row === null ? null : toRecord(row);
@@ -248,143 +208,71 @@ export async function listKeys(db: D1Database, projectId: string, environment?: 
   return results.map((row) => toRecord(row, now));
 }
 
-/** Revokes at once and for good; revoking a revoked key changes nothing (idempotent). */
-export async function revokeKey(env: Env, record: KeyRecord, audit: AuditEntry): Promise<KeyRecord> {
-  if (record.status === "revoked") return record;
-  const revoked: KeyRecord = { ...record, status: "revoked", revoked_at: iso(), rotation_due: false };
-  await publishPolicy(env, record.id, policyOf(revoked));
-  await env.DB.batch([
-    env.DB.prepare("UPDATE api_keys SET status = 'revoked', revoked_at = ?2 WHERE id = ?1").bind(record.id, revoked.revoked_at),
-    auditStatement(env.DB, record.project_id, record.id, audit),
-  ]);
-  return revoked;
-}
-
-export interface KeyChanges {
-  label?: string;
-  scopes?: Scope[] | null;
-  allowedOrigins?: string[] | null;
-}
-
-/** Changes label, scopes or allowed origins; the key's limiter enforces them from the next request. */
-export async function updateKey(env: Env, record: KeyRecord, changes: KeyChanges, audit: AuditEntry): Promise<KeyRecord> {
-  const updated: KeyRecord = {
-    ...record,
-    label: changes.label ?? record.label,
-    scopes: changes.scopes !== undefined ? changes.scopes : record.scopes,
-    allowed_origins: changes.allowedOrigins !== undefined ? changes.allowedOrigins : record.allowed_origins,
-  };
-  await env.DB.batch([
-    env.DB.prepare("UPDATE api_keys SET label = ?2, scopes = ?3, allowed_origins = ?4 WHERE id = ?1").bind(
-      record.id,
-      updated.label,
-      listJson(updated.scopes),
-      listJson(updated.allowed_origins),
-    ),
-    auditStatement(env.DB, record.project_id, record.id, { ...audit, details: { ...changes } }),
-  ]);
-  await publishPolicy(env, record.id, policyOf(updated));
-  return updated;
-}
-
-/** Overrides a key's limits (null restores the type's default); in force on the next request. */
-export async function setKeyLimits(env: Env, record: KeyRecord, overrides: LimitOverrides, audit: AuditEntry): Promise<KeyRecord> {
-  await env.DB.batch([
-    env.DB.prepare("UPDATE api_keys SET rate_limit = ?2, burst_limit = ?3, daily_quota = ?4 WHERE id = ?1").bind(
-      record.id,
-      overrides.rate,
-      overrides.burst,
-      overrides.daily,
-    ),
-    auditStatement(env.DB, record.project_id, record.id, { ...audit, details: { limits: overrides } }),
-  ]);
-  const updated: KeyRecord = { ...record, limits: effectiveLimits(record.type, overrides), limit_overrides: overrides };
-  await publishPolicy(env, record.id, policyOf(updated));
-  return updated;
-}
-
-export type RollRefusal = "revoked" | "expired" | "already_rolled";
-
-/**
- * Rolls a key (Stripe's model): a new key with the same type, environment, label, scopes,
- * allowed origins and limits, and the old key expiring `expiresInSeconds` from now — or earlier,
- * if it was already expiring sooner (a roll never extends a key's life). A key is rolled once:
- * the old row's `rolled_to` and the new row are written in one D1 batch.
- */
-export async function rollKey(
-  env: Env,
-  old: KeyRecord,
-  expiresInSeconds: number,
-  audit: AuditEntry,
-): Promise<{ record: KeyRecord; key: string; old: KeyRecord } | RollRefusal> {
-  if (old.status === "revoked") return "revoked";
-  if (old.status === "expired") return "expired";
-  if (old.rolled_to !== null) return "already_rolled";
-  const rollAt = Date.now() + expiresInSeconds * 1000;
-  const expiresAt = old.expires_at !== null && Date.parse(old.expires_at) < rollAt ? old.expires_at : iso(rollAt);
-  const input: NewKey = {
-    projectId: old.project_id,
-    type: old.type,
-    environment: old.environment,
-    label: old.label,
-    scopes: old.scopes,
-    expiresAt: null,
-    allowedOrigins: old.allowed_origins,
-  };
-  const minted = await mint(env, input, old.limit_overrides, old.id);
-  const [, inserted] = await env.DB.batch([
-    env.DB.prepare("UPDATE api_keys SET expires_at = ?2, rolled_to = ?3 WHERE id = ?1 AND rolled_to IS NULL AND status = 'active'").bind(
-      old.id,
-      expiresAt,
-      minted.row.id,
-    ),
-    insertKey(env.DB, minted),
-    auditStatement(env.DB, old.project_id, old.id, { ...audit, details: { rolled_to: minted.row.id, old_expires_at: expiresAt } }, minted.row.id),
-  ]);
-  if (inserted!.meta.changes !== 1) return "already_rolled"; // a concurrent roll or revoke won
-  const created = await publish(env, minted);
-  const expiring = toRecord({ ...rowOf(old), expires_at: expiresAt, rolled_to: minted.row.id });
-  await publishPolicy(env, old.id, policyOf(expiring));
-  return { ...created, old: expiring };
-}
-
-/** The stored row of a record (for recomputing derived fields after a change). */
-function rowOf(record: KeyRecord): KeyRow {
-  return {
-    id: record.id,
-    project_id: record.project_id,
-    type: record.type,
-    environment: record.environment,
-    label: record.label,
-    scopes: listJson(record.scopes),
-    allowed_origins: listJson(record.allowed_origins),
-    prefix: record.prefix,
-    last4: record.last4,
-    status: record.status === "revoked" ? "revoked" : "active",
-    created_at: record.created_at,
-    expires_at: record.expires_at,
-    revoked_at: record.revoked_at,
-    last_used_at: record.last_used_at,
-    rate_limit: record.limit_overrides.rate,
-    burst_limit: record.limit_overrides.burst,
-    daily_quota: record.limit_overrides.daily,
-    rolled_to: record.rolled_to,
-    rolled_from: record.rolled_from,
-  };
-}
-
-/** The policy a KeyLimiter object starts from when it has none of its own yet. */
-export async function loadPolicy(db: D1Database, keyId: string): Promise<KeyPolicy | null> {
+/** The state D1 records for a key: what a KeyLimiter object with none of its own starts from. */
+export async function loadKeyState(db: D1Database, keyId: string): Promise<KeyState | null> {
   const record = await getKey(db, keyId);
-  return record === null ? null : policyOf(record);
+  return record === null ? null : stateOf(record);
 }
 
 /**
- * Puts a key's new policy in force: in its KeyLimiter (every location, the very next request),
- * and in this isolate's memory of the key's 429s, which is dropped so that the next request here
- * asks the object (other isolates' memories end within their cap, see refusal-memory.ts).
+ * The INSERT of a new key in `state`. With `onlyAfterChange` (a roll), it inserts nothing unless
+ * the statement before it in the batch — the old key's UPDATE — changed a row.
  */
-async function publishPolicy(env: Env, keyId: string, policy: KeyPolicy): Promise<void> {
-  await keyLimiter(env, keyId).setPolicy(policy);
-  forgetRefusals(keyId);
+export function insertKeyStatement(db: D1Database, state: KeyState, identity: KeyIdentity, { onlyAfterChange = false } = {}): D1PreparedStatement {
+  const row = rowOf(state);
+  return db
+    .prepare(
+      `INSERT INTO api_keys (id, project_id, key_hash, type, environment, label, scopes, allowed_origins, prefix, last4, status,
+                             created_at, expires_at, rate_limit, burst_limit, daily_quota, rolled_from, version)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18 ${onlyAfterChange ? "WHERE changes() = 1" : ""}`,
+    )
+    .bind(
+      row.id,
+      row.project_id,
+      identity.hash,
+      row.type,
+      row.environment,
+      row.label,
+      row.scopes,
+      row.allowed_origins,
+      identity.prefix,
+      identity.last4,
+      row.status,
+      identity.createdAt,
+      row.expires_at,
+      row.rate_limit,
+      row.burst_limit,
+      row.daily_quota,
+      identity.rolledFrom,
+      row.version,
+    );
+}
+
+/**
+ * The UPDATE that records `state`, only over an older version ("newer") — or, to re-assert a
+ * state already recorded (a repeated revoke), over the same version too ("same"). It changes no
+ * row when D1 already holds a newer version: the KeyLimiter then takes D1's up (key-limiter.ts).
+ */
+export function recordStateStatement(db: D1Database, state: KeyState, over: "newer" | "same"): D1PreparedStatement {
+  const row = rowOf(state);
+  return db
+    .prepare(
+      `UPDATE api_keys SET status = ?2, revoked_at = ?3, label = ?4, scopes = ?5, allowed_origins = ?6, expires_at = ?7,
+                           rate_limit = ?8, burst_limit = ?9, daily_quota = ?10, rolled_to = ?11, version = ?12
+       WHERE id = ?1 AND version ${over === "newer" ? "<" : "<="} ?12`,
+    )
+    .bind(
+      row.id,
+      row.status,
+      row.revoked_at,
+      row.label,
+      row.scopes,
+      row.allowed_origins,
+      row.expires_at,
+      row.rate_limit,
+      row.burst_limit,
+      row.daily_quota,
+      row.rolled_to,
+      row.version,
+    );
 }

@@ -1,30 +1,39 @@
 /**
- * KeyLimiter: one SQLite-backed Durable Object per key id, called once per request of that key.
- * One `admit` call decides atomically, in this order: key status (active / revoked / expired) →
- * permissions and origin → token bucket → daily quota → consume. Refused requests consume
- * nothing.
+ * KeyLimiter: one SQLite-backed Durable Object per key id. It is two things for its key:
  *
- * Why here: every request of a key passes through this one object wherever it arrives, so the
- * key's mutable policy lives here too — a revoke, a scope change or a new limit written by the
- * operator or management API is in force on the very next request, with no KV propagation window.
+ *  - the admission decision, called once per request: `admit` decides atomically, in this order,
+ *    key status (active / revoked / expired) → permissions and origin → token bucket → daily
+ *    quota → consume. Refused requests consume nothing.
+ *  - the one writer of the key's mutable state (keys/key-state.ts): every change — revoke,
+ *    update, limits, roll — is an operation sent here with `change` and applied one at a time,
+ *    in order, each result a new version; D1 records each version (only ever over an older one)
+ *    before the call answers. A revoke is in force here before D1 is even asked; every other
+ *    change is in force once D1 has recorded it. Nobody else writes a key's state.
  *
- * Stored shapes (the object's own storage, synchronous KV API):
- *   `policy` → KeyPolicy. Written by createKey/revokeKey/updates; a fresh object with no policy
- *              reads it once from D1 (the record of truth).
- *   `usage`  → UsageState: the bucket, each day's running totals, which days D1 has not seen.
- *              Written behind the traffic, at most every WRITE_BEHIND_MS, never once per request:
- *              a durable write per request would cost most of the gateway's throughput. An abrupt
- *              crash can therefore lose at most the last WRITE_BEHIND_MS of counts; idle eviction
- *              loses nothing, because the timer has fired long before.
+ * Why here: every request of a key passes through this one object wherever it arrives, so a
+ * change decided here is in force on the very next request, with no KV propagation window.
+ *
+ * Stored shapes (the object's own storage, synchronous KV API; puts made in one turn are written
+ * together and are durable before the call's answer leaves):
+ *   `state`      → KeyState. A fresh object reads it once from D1 (or is handed it at creation).
+ *   `unrecorded` → the AuditEntry of a revoke that is in force here but not yet in D1 (D1 failed);
+ *                  the alarm records it, and so does the next revoke.
+ *   `usage`      → UsageState: the bucket, each day's running totals, which days D1 has not seen.
+ *                  Written behind the traffic, at most every WRITE_BEHIND_MS, never once per
+ *                  request: a durable write per request would cost most of the gateway's
+ *                  throughput. An abrupt crash can therefore lose at most the last
+ *                  WRITE_BEHIND_MS of counts; idle eviction loses nothing.
  * D1 `usage_daily` gets the day totals from `alarm()`, every FLUSH_INTERVAL_MS while there is
  * something new, as one batch per flush. Totals (not deltas) merged with max() make a repeated
  * alarm harmless; a failed flush keeps everything and retries.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
+import type { Env } from "../config";
 import type { ErrorCode } from "../http/problem";
-import { loadPolicy } from "../keys/key-records";
-import { authorize, effectiveScopes, type KeyPolicy, type Need } from "../policy/authorize";
+import { auditStatement, type AuditEntry } from "../keys/audit";
+import { insertKeyStatement, loadKeyState, recordStateStatement, type KeyIdentity } from "../keys/key-records";
+import { applyOperation, sameState, type KeyOperation, type KeyState, type OperationRefusal } from "../keys/key-state";
+import { authorize, effectiveScopes, type Need } from "../policy/authorize";
 import { fullBucket, refill, secondsUntilMidnight, secondsUntilTokens, utcDay, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
 import { effectiveLimits } from "./limits";
@@ -49,6 +58,25 @@ export type AdmitDecision =
       retryAfter?: number;
     };
 
+/** One change to a key's state, as sent to its object (`change`). */
+export interface KeyChange {
+  keyId: string;
+  op: KeyOperation;
+  /** Written to the audit log in the same D1 batch as the change. */
+  audit: AuditEntry;
+  /** The caller's effective scopes: a key that can do more is not the caller's to change. */
+  within?: readonly string[];
+  /** A roll's new key: its identity (the state is the old key's settings, taken here). */
+  successor?: KeyIdentity;
+}
+
+export type ChangeOutcome =
+  | { ok: true; state: KeyState; successor?: KeyState }
+  | ({ ok: false } & OperationRefusal)
+  | { ok: false; refused: "not_found" }
+  /** D1 could not record the change. A revoke is in force all the same; anything else is not. */
+  | { ok: false; refused: "unrecorded"; inForce: boolean };
+
 interface DayCount {
   requests: number;
   rejected: number;
@@ -62,25 +90,35 @@ interface UsageState {
   lastUsedAt: number | null;
 }
 
-const POLICY = "policy";
+const STATE = "state";
+const UNRECORDED = "unrecorded";
 const USAGE = "usage";
+/** Storage of objects from before versioned state; read from D1 again instead. */
+const LEGACY_POLICY = "policy";
 export const WRITE_BEHIND_MS = 100;
 export const FLUSH_INTERVAL_MS = 5_000;
 export const FLUSH_RETRY_MS = 15_000;
+/** Takes of a newer D1 version in one change before it gives up (each needs a crash to happen). */
+const MAX_TAKE_UPS = 3;
 
 export class KeyLimiter extends DurableObject<Env> {
-  private policy: KeyPolicy | undefined;
+  private state: KeyState | undefined;
+  private unrecorded: AuditEntry | undefined;
   private bucket: Bucket | null = null;
   private days = new Map<string, DayCount>();
   private unflushed = new Set<string>();
   private lastUsedAt: number | null = null;
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   private alarmSet = false;
-  private loading: Promise<KeyPolicy | null> | null = null;
+  private loading: Promise<KeyState | null> | null = null;
+  /** The change being applied; the next one waits for it (changes are applied one at a time). */
+  private changing: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.policy = ctx.storage.kv.get<KeyPolicy>(POLICY);
+    this.state = ctx.storage.kv.get<KeyState>(STATE);
+    this.unrecorded = ctx.storage.kv.get<AuditEntry>(UNRECORDED);
+    if (ctx.storage.kv.get(LEGACY_POLICY) !== undefined) ctx.storage.kv.delete(LEGACY_POLICY);
     const usage = ctx.storage.kv.get<UsageState>(USAGE);
     if (usage !== undefined) {
       this.bucket = usage.bucket;
@@ -90,8 +128,8 @@ export class KeyLimiter extends DurableObject<Env> {
     }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmSet = (await ctx.storage.getAlarm()) !== null;
-      // Counts restored after an eviction or restart still owe D1 a flush.
-      if (this.unflushed.size > 0 && !this.alarmSet) await this.scheduleFlush(FLUSH_INTERVAL_MS);
+      // Counts restored after an eviction or restart, or a revoke D1 has not recorded, still owe D1 a write.
+      if ((this.unflushed.size > 0 || this.unrecorded !== undefined) && !this.alarmSet) await this.scheduleAlarm(FLUSH_INTERVAL_MS);
     });
   }
 
@@ -109,13 +147,13 @@ export class KeyLimiter extends DurableObject<Env> {
 
   /** The decision itself: status → permissions → bucket → daily quota → consume. */
   async decide(request: AdmitRequest): Promise<AdmitDecision> {
-    const policy = this.policy ?? (await this.loadOnce(request.keyId));
-    if (policy === null) {
+    const state = this.state ?? (await this.loadOnce(request.keyId));
+    if (state === null) {
       return { ok: false, code: "invalid_api_key", detail: "This API key does not exist. Check that you copied it whole." };
     }
     const now = Date.now();
-    const refusal = authorize(policy, request.need, request.origin, now);
-    const limits = effectiveLimits(policy.type, policy.limits);
+    const refusal = authorize(state, request.need, request.origin, now);
+    const limits = effectiveLimits(state.type, state.limits);
     const bucket = refill(this.bucket ?? fullBucket(limits, now), limits, now);
     this.bucket = bucket;
     const day = utcDay(now);
@@ -151,7 +189,7 @@ export class KeyLimiter extends DurableObject<Env> {
     count.requests++;
     this.lastUsedAt = now;
     this.counted(day, count);
-    return { ok: true, scopes: effectiveScopes(policy), rate: snapshot(limits, bucket, count, now) };
+    return { ok: true, scopes: effectiveScopes(state), rate: snapshot(limits, bucket, count, now) };
   }
 
   /**
@@ -174,50 +212,122 @@ export class KeyLimiter extends DurableObject<Env> {
     this.counted(day, count);
   }
 
-  /** Replaces the policy (creation, revoke, update, limits); in force for the next admit. */
-  setPolicy(policy: KeyPolicy): void {
-    this.policy = policy;
-    this.ctx.storage.kv.put(POLICY, policy);
+  /**
+   * Applies one change to the key's state, after every change that reached this object before
+   * it, and answers once D1 has recorded the result (or with why not).
+   */
+  change(change: KeyChange): Promise<ChangeOutcome> {
+    const applying = this.changing.then(() => this.applyChange(change));
+    this.changing = applying.catch(() => undefined);
+    return applying;
   }
 
-  getPolicy(): KeyPolicy | null {
-    return this.policy ?? null;
+  /** A key just created hands its object the state D1 recorded, saving its first request a D1 read. */
+  adopt(state: KeyState): void {
+    if (this.state === undefined) this.store(state);
   }
 
-  /** Pushes the unflushed day totals and last use to D1; runs every FLUSH_INTERVAL_MS while there are any. */
+  /** The state this object holds for its key (null: none yet — it reads D1 on first use). */
+  heldState(): KeyState | null {
+    return this.state ?? null;
+  }
+
+  /** Pushes the unflushed day totals and last use to D1, and records a revoke D1 missed. */
   override async alarm(): Promise<void> {
     this.alarmSet = false;
-    this.persist();
-    const policy = this.policy;
-    if (policy === undefined || this.unflushed.size === 0) return;
-    const sent = [...this.unflushed].map((day) => ({ day, ...this.days.get(day)! }));
-    const lastUsedAt = this.lastUsedAt;
     let retryIn = FLUSH_INTERVAL_MS;
-    try {
-      await this.env.DB.batch([
-        ...sent.map(({ day, requests, rejected }) =>
-          this.env.DB.prepare(
-            `INSERT INTO usage_daily (key_id, project_id, day, requests, rejected) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (key_id, day) DO UPDATE SET requests = max(requests, excluded.requests), rejected = max(rejected, excluded.rejected)`,
-          ).bind(policy.keyId, policy.projectId, day, requests, rejected),
-        ),
-        this.env.DB.prepare("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)").bind(
-          policy.keyId,
-          lastUsedAt === null ? null : new Date(lastUsedAt).toISOString(),
-        ),
-      ]);
-      for (const { day, requests, rejected } of sent) {
-        const now = this.days.get(day)!;
-        if (now.requests !== requests || now.rejected !== rejected) continue; // counted on meanwhile
-        this.unflushed.delete(day); // persist() below drops past days D1 now has
-      }
-    } catch (error) {
-      // Nothing is lost: the totals stay unflushed and go with the next attempt.
-      console.error(JSON.stringify({ level: "error", msg: "usage flush failed", key_id: policy.keyId, error: String(error) }));
-      retryIn = FLUSH_RETRY_MS;
+    if (this.unrecorded !== undefined && this.state !== undefined) {
+      const outcome = await this.change({ keyId: this.state.keyId, op: { kind: "revoke" }, audit: this.unrecorded });
+      if (!outcome.ok) retryIn = FLUSH_RETRY_MS;
     }
     this.persist();
-    if (this.unflushed.size > 0) await this.scheduleFlush(retryIn);
+    const state = this.state;
+    if (state !== undefined && this.unflushed.size > 0) {
+      const sent = [...this.unflushed].map((day) => ({ day, ...this.days.get(day)! }));
+      const lastUsedAt = this.lastUsedAt;
+      try {
+        await this.env.DB.batch([
+          ...sent.map(({ day, requests, rejected }) =>
+            this.env.DB.prepare(
+              `INSERT INTO usage_daily (key_id, project_id, day, requests, rejected) VALUES (?1, ?2, ?3, ?4, ?5)
+               ON CONFLICT (key_id, day) DO UPDATE SET requests = max(requests, excluded.requests), rejected = max(rejected, excluded.rejected)`,
+            ).bind(state.keyId, state.projectId, day, requests, rejected),
+          ),
+          this.env.DB.prepare("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)").bind(
+            state.keyId,
+            lastUsedAt === null ? null : new Date(lastUsedAt).toISOString(),
+          ),
+        ]);
+        for (const { day, requests, rejected } of sent) {
+          const now = this.days.get(day)!;
+          if (now.requests !== requests || now.rejected !== rejected) continue; // counted on meanwhile
+          this.unflushed.delete(day); // persist() below drops past days D1 now has
+        }
+      } catch (error) {
+        // Nothing is lost: the totals stay unflushed and go with the next attempt.
+        console.error(JSON.stringify({ level: "error", msg: "usage flush failed", key_id: state.keyId, error: String(error) }));
+        retryIn = FLUSH_RETRY_MS;
+      }
+      this.persist();
+    }
+    if (this.unflushed.size > 0 || this.unrecorded !== undefined) await this.scheduleAlarm(retryIn);
+  }
+
+  private async applyChange(change: KeyChange): Promise<ChangeOutcome> {
+    let current = this.state ?? (await this.loadOnce(change.keyId));
+    for (let takeUps = 0; current !== null && takeUps < MAX_TAKE_UPS; takeUps++) {
+      const applied = applyOperation(current, change.op, Date.now(), change.within);
+      if (!applied.ok) return applied;
+      const next = applied.state;
+      const revoke = change.op.kind === "revoke";
+      // A revoke of a revoked key re-asserts it: its audit entry is the first revoke's, if D1 missed that.
+      const audit = revoke && !applied.changed ? this.unrecorded : change.audit;
+      // A revoke is in force before D1 is asked: it never waits on, or fails with, the record.
+      if (revoke && applied.changed) this.store(next, audit);
+      const successor = change.op.kind === "roll" && change.successor !== undefined ? successorOf(next, change.successor) : undefined;
+      let recorded: KeyState | null | "landed";
+      try {
+        recorded = await this.record(next, applied.changed, audit, successor);
+      } catch (error) {
+        console.error(JSON.stringify({ level: "error", msg: "key change not recorded", key_id: change.keyId, op: change.op.kind, error: String(error) }));
+        if (revoke) await this.scheduleAlarm(FLUSH_RETRY_MS);
+        return { ok: false, refused: "unrecorded", inForce: revoke };
+      }
+      if (recorded === "landed") {
+        this.store(next);
+        return successor === undefined ? { ok: true, state: next } : { ok: true, state: next, successor: successor.state };
+      }
+      // D1 holds a newer version than this object: one it recorded and then lost before storing
+      // it (a crash between the two writes). Take that up and apply the operation over it.
+      current = recorded;
+    }
+    return current === null ? { ok: false, refused: "not_found" } : { ok: false, refused: "unrecorded", inForce: false };
+  }
+
+  /**
+   * Records `next` in D1, with its audit entry (and a roll's new key) in the same batch, only
+   * over an older version. Answers "landed", or the state D1 holds instead.
+   */
+  private async record(next: KeyState, changed: boolean, audit: AuditEntry | undefined, successor?: Successor): Promise<KeyState | null | "landed"> {
+    const db = this.env.DB;
+    const statements = [recordStateStatement(db, next, changed ? "newer" : "same")];
+    if (successor !== undefined) statements.push(insertKeyStatement(db, successor.state, successor.identity, { onlyAfterChange: true }));
+    if (audit !== undefined) statements.push(auditStatement(db, next.projectId, next.keyId, withOutcome(audit, next, successor), { onlyAfterChange: true }));
+    const [update] = await db.batch(statements);
+    if (update!.meta.changes === 1) return "landed";
+    const held = await loadKeyState(db, next.keyId);
+    // An earlier attempt of this very change landed, and only its answer was lost.
+    if (held !== null && held.version === next.version && sameState(held, next)) return "landed";
+    return held;
+  }
+
+  /** Puts the key's state in force here and in this object's storage (durable before any answer leaves). */
+  private store(state: KeyState, unrecorded?: AuditEntry): void {
+    this.state = state;
+    this.ctx.storage.kv.put(STATE, state);
+    this.unrecorded = unrecorded;
+    if (unrecorded === undefined) this.ctx.storage.kv.delete(UNRECORDED);
+    else this.ctx.storage.kv.put(UNRECORDED, unrecorded);
   }
 
   /** The running totals of a day (a fresh zero count if it has none yet; `counted` stores it). */
@@ -232,7 +342,7 @@ export class KeyLimiter extends DurableObject<Env> {
     this.persistTimer ??= setTimeout(() => {
       this.persistTimer = null;
       this.persist();
-      if (!this.alarmSet) void this.scheduleFlush(FLUSH_INTERVAL_MS);
+      if (!this.alarmSet) void this.scheduleAlarm(FLUSH_INTERVAL_MS);
     }, WRITE_BEHIND_MS);
   }
 
@@ -247,24 +357,50 @@ export class KeyLimiter extends DurableObject<Env> {
     });
   }
 
-  private async scheduleFlush(inMs: number): Promise<void> {
+  private async scheduleAlarm(inMs: number): Promise<void> {
     this.alarmSet = true;
     await this.ctx.storage.setAlarm(Date.now() + inMs);
   }
 
   /** Concurrent first requests share one D1 read. */
-  private loadOnce(keyId: string): Promise<KeyPolicy | null> {
-    this.loading ??= loadPolicy(this.env.DB, keyId)
-      .then((policy) => {
-        // A setPolicy (say, a revoke) that landed while D1 answered is newer: keep it.
-        if (policy !== null && this.policy === undefined) this.setPolicy(policy);
-        return this.policy ?? policy;
+  private loadOnce(keyId: string): Promise<KeyState | null> {
+    this.loading ??= loadKeyState(this.env.DB, keyId)
+      .then((state) => {
+        // A change that landed while D1 answered is newer: keep it.
+        if (state !== null && this.state === undefined) this.store(state);
+        return this.state ?? state;
       })
       .finally(() => {
         this.loading = null;
       });
     return this.loading;
   }
+}
+
+/** What only the object knows of a change's outcome, added to its audit entry: the limits now in force, a roll's new key. */
+function withOutcome(audit: AuditEntry, next: KeyState, successor: Successor | undefined): AuditEntry {
+  if (audit.action === "key.limits") return { ...audit, details: { ...audit.details, limits: next.limits } };
+  if (successor === undefined) return audit;
+  return { ...audit, details: { ...audit.details, rolled_to: successor.state.keyId, old_expires_at: new Date(next.expiresAt!).toISOString() } };
+}
+
+interface Successor {
+  state: KeyState;
+  identity: KeyIdentity;
+}
+
+/** A roll's new key: the old key's settings as they are now, a fresh life and no expiry of its own. */
+function successorOf(rolled: KeyState, identity: KeyIdentity): Successor {
+  const state: KeyState = {
+    ...rolled,
+    keyId: rolled.rolledTo!,
+    version: 1,
+    status: "active",
+    revokedAt: null,
+    expiresAt: null,
+    rolledTo: null,
+  };
+  return { state, identity: { ...identity, rolledFrom: rolled.keyId } };
 }
 
 function snapshot(limits: Limits, bucket: Bucket, count: DayCount, now: number): RateSnapshot {
@@ -274,8 +410,4 @@ function snapshot(limits: Limits, bucket: Bucket, count: DayCount, now: number):
 /** The decision `KeyLimiter.admit` answered. */
 export function readDecision(answer: string): AdmitDecision {
   return JSON.parse(answer) as AdmitDecision;
-}
-
-export function keyLimiter(env: Env, keyId: string): DurableObjectStub<KeyLimiter> {
-  return env.KEY_LIMITER.getByName(keyId);
 }

@@ -6,30 +6,33 @@
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../env";
+import type { AppEnv } from "../context";
 import { secretsEqual } from "../crypto/hmac";
 import { GatewayError } from "../http/problem";
+import { configOf } from "../config";
 import {
   createKey,
   createProject,
-  getKey,
   getProject,
+  listAudit,
   listKeys,
   listProjects,
+  readKey,
   revokeKey,
   setKeyLimits,
   updateKey,
+  type Actor,
+  type AuditEntry,
   type KeyRecord,
-} from "../keys/key-records";
-import { listAudit, type AuditEntry } from "./audit";
+} from "../keys/lifecycle";
 import { keyChangesBody, limitChangesBody, operatorNewKeyBody, toKeyChanges, toNewKey } from "./schemas";
 import { requireJsonBody, validate } from "./validation";
 
 const OPERATOR_CHALLENGE = 'Bearer realm="composite-operator"';
 
 const requireOperator: MiddlewareHandler<AppEnv> = async function requireOperator(c, next) {
-  const expected = c.env.OPERATOR_TOKEN;
-  if (!expected) {
+  const expected = configOf(c.env).operatorToken;
+  if (expected === null) {
     throw new GatewayError("operator_api_disabled", "The operator API is off: set the OPERATOR_TOKEN secret to turn it on.");
   }
   const header = c.req.header("authorization") ?? "";
@@ -46,8 +49,9 @@ const newProject = z.strictObject({ name: z.string().trim().min(1).max(200) });
 const projectQuery = z.object({ project_id: z.string().min(1) });
 const auditQuery = projectQuery.extend({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
-function byOperator(c: Context<AppEnv>, action: AuditEntry["action"]): AuditEntry {
-  return { actor: "operator", action, ip: c.req.header("cf-connecting-ip") ?? null };
+/** The operator may change any key; only the audit entry says who did. */
+function byOperator(c: Context<AppEnv>, action: AuditEntry["action"]): Actor {
+  return { audit: { actor: "operator", action, ip: c.req.header("cf-connecting-ip") ?? null } };
 }
 
 export const operatorApi = new Hono<AppEnv>()
@@ -55,7 +59,7 @@ export const operatorApi = new Hono<AppEnv>()
   .use(requireOperator)
   .use(requireJsonBody)
   .post("/projects", validate("json", newProject), async (c) => {
-    return c.json(await createProject(c.env.DB, c.req.valid("json").name, byOperator(c, "project.create")), 201);
+    return c.json(await createProject(c.env.DB, c.req.valid("json").name, byOperator(c, "project.create").audit), 201);
   })
   .get("/projects", async (c) => c.json({ data: await listProjects(c.env.DB) }))
   .post("/keys", validate("json", operatorNewKeyBody), async (c) => {
@@ -76,15 +80,7 @@ export const operatorApi = new Hono<AppEnv>()
     return c.json(await updateKey(c.env, record, toKeyChanges(record, c.req.valid("json")), byOperator(c, "key.update")));
   })
   .put("/keys/:id/limits", validate("json", limitChangesBody), async (c) => {
-    const record = await existingKey(c);
-    const changes = c.req.valid("json");
-    const current = record.limit_overrides;
-    const overrides = {
-      rate: changes.rate === undefined ? current.rate : changes.rate,
-      burst: changes.burst === undefined ? current.burst : changes.burst,
-      daily: changes.daily === undefined ? current.daily : changes.daily,
-    };
-    return c.json(await setKeyLimits(c.env, record, overrides, byOperator(c, "key.limits")));
+    return c.json(await setKeyLimits(c.env, await existingKey(c), c.req.valid("json"), byOperator(c, "key.limits")));
   })
   .delete("/keys/:id", async (c) => c.json(await revokeKey(c.env, await existingKey(c), byOperator(c, "key.revoke"))))
   .get("/audit", validate("query", auditQuery), async (c) => {
@@ -101,7 +97,7 @@ async function requireProject(c: Context<AppEnv>, projectId: string): Promise<vo
 }
 
 async function existingKey(c: Context<AppEnv>): Promise<KeyRecord> {
-  const record = await getKey(c.env.DB, c.req.param("id")!);
+  const record = await readKey(c.env.DB, c.req.param("id")!);
   if (record === null) throw new GatewayError("not_found", "No key has this id. List the project's keys to find it.");
   return record;
 }

@@ -5,7 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { GatewayError } from "../http/problem";
-import type { KeyChanges, KeyRecord, NewKey } from "../keys/key-records";
+import type { KeyChanges, KeyRecord, NewKey } from "../keys/lifecycle";
 import { SCOPES } from "../policy/routes";
 
 export const scopeSchema = z.enum(SCOPES, {
@@ -125,7 +125,7 @@ export const usageDay = z.object({ day: z.string().openapi({ example: "2026-11-2
 
 /** A key record as the API shows it: operator-only fields (limit overrides) left out. */
 export function toKeyView(record: KeyRecord): z.infer<typeof keyView> {
-  const { limit_overrides: _overrides, ...view } = record;
+  const { limit_overrides: _overrides, version: _version, ...view } = record;
   return view;
 }
 
@@ -143,12 +143,11 @@ export function toNewKey(projectId: string, body: z.infer<typeof newKeyBody>): N
   };
 }
 
-/** The changes for this key, refusing fields that do not apply to its type, and any change to a revoked key. */
-export function toKeyChanges(record: KeyRecord, body: z.infer<typeof keyChangesBody>): KeyChanges {
-  if (record.status === "revoked") {
-    // As a roll is: revoking is final, so a revoked key's settings would describe nothing.
-    throw new GatewayError("conflict", "This key is revoked and can no longer be changed. Create a new key instead.");
-  }
+/**
+ * The changes for this key, refusing fields that do not apply to its type (which never changes).
+ * Whether the key may still be changed at all (a revoked key may not) is its object's to say.
+ */
+export function toKeyChanges(record: Pick<KeyRecord, "type">, body: z.infer<typeof keyChangesBody>): KeyChanges {
   if (body.scopes != null && record.type === "public") {
     throw new GatewayError("invalid_request", "scopes: public keys have a fixed permission set; scopes apply to secret keys only");
   }

@@ -4,25 +4,19 @@
  * decides the very next request.
  */
 import type { ErrorCode } from "../http/problem";
-import type { KeyEnvironment, KeyType } from "../keys/format";
-import type { LimitOverrides } from "../limiter/limits";
+import type { KeyType } from "../keys/format";
 import { ROUTES, SCOPES, type Permission, type Scope } from "./routes";
 
-/** The mutable facts about a key, held by its KeyLimiter object (and recorded in D1). */
+/** What `authorize` reads of a key's state (keys/key-state.ts), as its KeyLimiter holds it now. */
 export interface KeyPolicy {
-  keyId: string;
-  projectId: string;
   type: KeyType;
-  environment: KeyEnvironment;
   status: "active" | "revoked";
   /** Secret keys: null = unrestricted. Public keys: always null (their set is fixed). */
-  scopes: Scope[] | null;
+  scopes: readonly Scope[] | null;
   /** Epoch milliseconds, or null for a key that does not expire. */
   expiresAt: number | null;
   /** Public keys: the browser origins allowed to use it, or null for any. */
-  allowedOrigins: string[] | null;
-  /** Operator overrides of the type's default limits. */
-  limits: LimitOverrides;
+  allowedOrigins: readonly string[] | null;
 }
 
 /** What the route asks of the key (see routes.ts). */

@@ -9,13 +9,6 @@
  */
 import { GatewayError } from "../http/problem";
 
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-
-export function maxBodyBytes(configured: string | undefined): number {
-  const value = Number(configured);
-  return Number.isInteger(value) && value > 0 ? value : DEFAULT_MAX_BODY_BYTES;
-}
-
 function tooLarge(maxBytes: number): GatewayError {
   return new GatewayError("payload_too_large", `The request body is larger than ${maxBytes} bytes. Split it into smaller batches.`);
 }

@@ -4,7 +4,7 @@
  * X-Composite-* header are removed before the signed identity is added, so a client can neither
  * leak its key to the origin nor pose as another key.
  */
-import type { Env } from "../env";
+import { configOf, type Env } from "../config";
 import { searchWithoutApiKey } from "../keys/credentials";
 import { GatewayError } from "../http/problem";
 import { TIMED_OUT, within, type Deadline } from "../http/deadline";
@@ -24,7 +24,7 @@ export async function forwardToOrigin(
   for (const name of request.headers.keys()) {
     if (name.startsWith(IDENTITY_HEADER_PREFIX)) headers.delete(name);
   }
-  await addIdentity(headers, identity, env.ORIGIN_SIGNING_SECRET);
+  await addIdentity(headers, identity, configOf(env).originSigningSecret);
 
   const init: RequestInit = { method: request.method, headers, body, redirect: "manual" };
   let answer: Response | typeof TIMED_OUT;
@@ -44,10 +44,11 @@ export async function forwardToOrigin(
 function originUrl(url: URL, env: Env): string {
   const search = searchWithoutApiKey(url.search);
   if (env.ORIGIN !== undefined) return `https://origin${url.pathname}${search}`;
-  if (!env.ORIGIN_URL) {
+  const base = configOf(env).originUrl;
+  if (base === null) {
     throw new GatewayError("origin_unavailable", "No origin is configured for this gateway (set ORIGIN_URL). Contact the operator.");
   }
-  return env.ORIGIN_URL.replace(/\/+$/, "") + url.pathname + search;
+  return base + url.pathname + search;
 }
 
 /**

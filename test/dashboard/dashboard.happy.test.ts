@@ -5,7 +5,8 @@
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { keyLimiter, WRITE_BEHIND_MS } from "../../src/limiter/key-limiter";
+import { keyLimiter } from "../../src/limiter/client";
+import { WRITE_BEHIND_MS } from "../../src/limiter/key-limiter";
 import { env, expectProblem, gateway, mintKey, newProject, operator, withKey, type MintedKey } from "../helpers";
 import { alertText, DashboardBrowser, shownKey } from "./browser";
 

@@ -6,7 +6,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { generateKey } from "../../src/keys/format";
-import { keyLimiter } from "../../src/limiter/key-limiter";
+import { keyLimiter } from "../../src/limiter/client";
 import { env, envWithFailingLimiter, expectProblem, mintKey, newProject, operator, sendWith, withKey, type MintedKey, type OriginEcho } from "../helpers";
 
 /** The real env, with every admit() on the KeyLimiter failing as an overloaded object would (or never answering). */

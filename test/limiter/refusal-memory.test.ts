@@ -6,7 +6,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { utcDay } from "../../src/limiter/bucket";
-import { keyLimiter, WRITE_BEHIND_MS, type KeyLimiter } from "../../src/limiter/key-limiter";
+import { keyLimiter } from "../../src/limiter/client";
+import { WRITE_BEHIND_MS, type KeyLimiter } from "../../src/limiter/key-limiter";
 import {
   admittedAfterRefusal,
   claimReport,

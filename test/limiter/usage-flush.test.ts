@@ -6,8 +6,9 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { utcDay } from "../../src/limiter/bucket";
-import { keyLimiter, WRITE_BEHIND_MS, type KeyLimiter } from "../../src/limiter/key-limiter";
-import type { Env as GatewayEnv } from "../../src/env";
+import { keyLimiter } from "../../src/limiter/client";
+import { WRITE_BEHIND_MS, type KeyLimiter } from "../../src/limiter/key-limiter";
+import type { Env as GatewayEnv } from "../../src/config";
 import { env, gateway, mintKey, newProject, operator, withKey, type MintedKey } from "../helpers";
 
 const settleWriteBehind = () => new Promise((resolve) => setTimeout(resolve, WRITE_BEHIND_MS * 3));

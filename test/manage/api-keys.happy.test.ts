@@ -4,7 +4,7 @@ import { parseList } from "structured-headers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseKey } from "../../src/keys/format";
 import { utcDay } from "../../src/limiter/bucket";
-import { keyLimiter } from "../../src/limiter/key-limiter";
+import { keyLimiter } from "../../src/limiter/client";
 import { env, gateway, projectWithKeys, withKey, type MintedKey } from "../helpers";
 
 let admin: MintedKey; // an unrestricted secret test key: what manages the project's keys

@@ -6,7 +6,7 @@
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { keyLimiter } from "../../src/limiter/key-limiter";
+import { keyLimiter } from "../../src/limiter/client";
 import { env, gateway, mintKey, newProject, operator, withKey } from "../helpers";
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -5,15 +5,11 @@ import { SCOPES } from "../../src/policy/routes";
 
 const NOW = Date.parse("2026-11-26T12:00:00Z");
 const base: KeyPolicy = {
-  keyId: "key_1",
-  projectId: "proj_1",
   type: "secret",
-  environment: "test",
   status: "active",
   scopes: null,
   expiresAt: null,
   allowedOrigins: null,
-  limits: { rate: null, burst: null, daily: null },
 };
 const events: Need = { permission: "events:write", publicKey: true, action: "send events" };
 const exportData: Need = { permission: "events:read", publicKey: false, action: "export data" };

@@ -4,20 +4,13 @@
  *  - only keys of the caller's own project exist for it (others are 404, indistinguishable from
  *    ids that do not exist);
  *  - a `test` key sees and manages only `test` keys;
- *  - no escalation: a key may create, change, roll or revoke only keys that can do no more than
- *    it can itself — a scoped key cannot mint an unrestricted one.
+ *  - no escalation: the key lifecycle (keys/lifecycle.ts) lets a key create, change, roll or
+ *    revoke only keys that can do no more than it can itself, given as the actor's scopes here.
  */
 import type { Context } from "hono";
-import type { AppEnv } from "../../env";
-import type { Admission } from "../../gateway";
+import type { Admission, AppEnv, Manager } from "../../context";
 import { GatewayError } from "../../http/problem";
-import type { KeyRecord } from "../../keys/key-records";
-import { effectiveScopes } from "../../policy/authorize";
-import type { Scope } from "../../policy/routes";
-import type { AuditEntry } from "../audit";
-
-/** Who manages keys: the admitted API key, or the key a dashboard session was opened with. */
-export type Manager = Pick<Admission, "facts" | "scopes">;
+import type { Actor, AuditEntry, KeyRecord } from "../../keys/lifecycle";
 
 export function admissionOf(c: Context<AppEnv>): Admission {
   const admission = c.get("admission");
@@ -25,8 +18,9 @@ export function admissionOf(c: Context<AppEnv>): Admission {
   return admission;
 }
 
-export function auditBy(c: Context<AppEnv>, action: AuditEntry["action"]): AuditEntry {
-  return { actor: admissionOf(c).facts.keyId, action, ip: c.req.header("cf-connecting-ip") ?? null };
+/** The manager as the key lifecycle's actor: its audit entry, and what it may do itself. */
+export function actorOf(c: Context<AppEnv>, manager: Manager, action: AuditEntry["action"]): Actor {
+  return { audit: { actor: manager.facts.keyId, action, ip: c.req.header("cf-connecting-ip") ?? null }, scopes: manager.scopes };
 }
 
 const notFound = () => new GatewayError("not_found", "No key of this project has this id. List the project's keys to find it.");
@@ -38,19 +32,13 @@ export function visibleKey(manager: Manager, record: KeyRecord | null): KeyRecor
   return record;
 }
 
-/** Refuses acting on (or creating) a key that could do more than the caller. */
-export function requireNoEscalation(manager: Manager, target: { type: KeyRecord["type"]; scopes: Scope[] | null }): void {
-  const missing = effectiveScopes(target).filter((scope) => !manager.scopes.includes(scope));
-  if (missing.length > 0) {
-    throw new GatewayError(
-      "insufficient_permissions",
-      `This key cannot manage a key that can do more than itself (it lacks ${missing.join(", ")}). Use an unrestricted secret key.`,
-    );
-  }
-}
-
 export function requireEnvironment(manager: Manager, environment: KeyRecord["environment"]): void {
   if (manager.facts.environment === "test" && environment !== "test") {
     throw new GatewayError("insufficient_permissions", "A test key manages only test keys. Use a live secret key to manage live keys.");
   }
+}
+
+/** A test key sees and manages only test keys: the environment it may list, or undefined for all. */
+export function visibleEnvironment(manager: Manager): "test" | undefined {
+  return manager.facts.environment === "test" ? "test" : undefined;
 }

@@ -7,7 +7,7 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../env";
+import type { AppEnv } from "../../context";
 import { admitRequest } from "../../gateway";
 import { setRateLimitHeaders } from "../../limiter/headers";
 import { invalidRequest } from "../validation";

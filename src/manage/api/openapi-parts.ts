@@ -37,7 +37,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   409: "conflict",
   413: "payload_too_large",
   429: "rate_limited, daily_quota_exceeded, too_many_failed_attempts (with Retry-After)",
-  503: "limiter_unavailable (with Retry-After)",
+  503: "limiter_unavailable, storage_unavailable (with Retry-After)",
 };
 
 export function problems(...statuses: number[]) {

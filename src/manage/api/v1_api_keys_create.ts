@@ -1,9 +1,9 @@
 /** POST /v1/api_keys — create a key in the caller's project; the plaintext is in this answer only. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env";
-import { createKey } from "../../keys/key-records";
+import type { AppEnv } from "../../context";
+import { createKey } from "../../keys/lifecycle";
 import { createdKeyView, newKeyBody, toKeyView, toNewKey } from "../schemas";
-import { admissionOf, auditBy, requireEnvironment, requireNoEscalation } from "./caller";
+import { actorOf, admissionOf, requireEnvironment } from "./caller";
 import { jsonAnswer, problems, SECURITY } from "./openapi-parts";
 
 export const route = createRoute({
@@ -21,8 +21,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
     const admission = admissionOf(c);
     const input = toNewKey(admission.facts.projectId, c.req.valid("json"));
     requireEnvironment(admission, input.environment);
-    requireNoEscalation(admission, input);
-    const { record, key } = await createKey(c.env, input, auditBy(c, "key.create"));
+    const { record, key } = await createKey(c.env, input, actorOf(c, admission, "key.create"));
     c.header("cache-control", "no-store");
     return c.json({ ...toKeyView(record), key }, 201);
   });

@@ -1,7 +1,7 @@
 /** GET /v1/api_keys/{id} — one key of the caller's project. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env";
-import { getKey } from "../../keys/key-records";
+import type { AppEnv } from "../../context";
+import { readKey } from "../../keys/lifecycle";
 import { keyView, toKeyView } from "../schemas";
 import { admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";
@@ -18,7 +18,7 @@ export const route = createRoute({
 
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
-    const record = visibleKey(admissionOf(c), await getKey(c.env.DB, c.req.valid("param").id));
+    const record = visibleKey(admissionOf(c), await readKey(c.env.DB, c.req.valid("param").id));
     return c.json(toKeyView(record), 200);
   });
 }

@@ -1,9 +1,9 @@
 /** GET /v1/api_keys — the caller's project's keys (a test key sees test keys only); never a plaintext or hash. */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env";
-import { listKeys } from "../../keys/key-records";
+import type { AppEnv } from "../../context";
+import { listKeys } from "../../keys/lifecycle";
 import { keyView, toKeyView } from "../schemas";
-import { admissionOf } from "./caller";
+import { admissionOf, visibleEnvironment } from "./caller";
 import { jsonAnswer, problems, SECURITY } from "./openapi-parts";
 
 export const route = createRoute({
@@ -17,8 +17,8 @@ export const route = createRoute({
 
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
-    const { facts } = admissionOf(c);
-    const keys = await listKeys(c.env.DB, facts.projectId, facts.environment === "test" ? "test" : undefined);
+    const admission = admissionOf(c);
+    const keys = await listKeys(c.env.DB, admission.facts.projectId, visibleEnvironment(admission));
     return c.json({ data: keys.map(toKeyView) }, 200);
   });
 }

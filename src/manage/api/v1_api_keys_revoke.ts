@@ -1,9 +1,9 @@
 /** DELETE /v1/api_keys/{id} — revoke: refused from the very next request, in every location. Idempotent. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env";
-import { getKey, revokeKey } from "../../keys/key-records";
+import type { AppEnv } from "../../context";
+import { readKey, revokeKey } from "../../keys/lifecycle";
 import { keyView, toKeyView } from "../schemas";
-import { admissionOf, auditBy, requireNoEscalation, visibleKey } from "./caller";
+import { actorOf, admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";
 
 export const route = createRoute({
@@ -19,8 +19,7 @@ export const route = createRoute({
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
     const admission = admissionOf(c);
-    const record = visibleKey(admission, await getKey(c.env.DB, c.req.valid("param").id));
-    requireNoEscalation(admission, record);
-    return c.json(toKeyView(await revokeKey(c.env, record, auditBy(c, "key.revoke"))), 200);
+    const record = visibleKey(admission, await readKey(c.env.DB, c.req.valid("param").id));
+    return c.json(toKeyView(await revokeKey(c.env, record, actorOf(c, admission, "key.revoke"))), 200);
   });
 }

@@ -1,9 +1,9 @@
 /** PATCH /v1/api_keys/{id} — label, scopes, allowed origins; in force on the very next request. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env";
-import { getKey, updateKey } from "../../keys/key-records";
+import type { AppEnv } from "../../context";
+import { readKey, updateKey } from "../../keys/lifecycle";
 import { keyChangesBody, keyView, toKeyChanges, toKeyView } from "../schemas";
-import { admissionOf, auditBy, requireNoEscalation, visibleKey } from "./caller";
+import { actorOf, admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";
 
 export const route = createRoute({
@@ -19,10 +19,8 @@ export const route = createRoute({
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
     const admission = admissionOf(c);
-    const record = visibleKey(admission, await getKey(c.env.DB, c.req.valid("param").id));
+    const record = visibleKey(admission, await readKey(c.env.DB, c.req.valid("param").id));
     const changes = toKeyChanges(record, c.req.valid("json"));
-    requireNoEscalation(admission, record);
-    requireNoEscalation(admission, { type: record.type, scopes: changes.scopes !== undefined ? changes.scopes : record.scopes });
-    return c.json(toKeyView(await updateKey(c.env, record, changes, auditBy(c, "key.update"))), 200);
+    return c.json(toKeyView(await updateKey(c.env, record, changes, actorOf(c, admission, "key.update"))), 200);
   });
 }

@@ -1,8 +1,7 @@
 /** GET /v1/api_keys/{id}/usage?days=30 — the key's requests and refusals per UTC day, and its last use. */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env";
-import { getKey } from "../../keys/key-records";
-import { keyUsage, lastDays } from "../../limiter/usage";
+import type { AppEnv } from "../../context";
+import { keyUsage, lastDays, readKey } from "../../keys/lifecycle";
 import { usageDay } from "../schemas";
 import { admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";
@@ -38,7 +37,7 @@ export const route = createRoute({
 
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
-    const record = visibleKey(admissionOf(c), await getKey(c.env.DB, c.req.valid("param").id));
+    const record = visibleKey(admissionOf(c), await readKey(c.env.DB, c.req.valid("param").id));
     const { from, to } = lastDays(c.req.valid("query").days);
     const data = await keyUsage(c.env.DB, record.id, from, to);
     return c.json({ key_id: record.id, data, last_used_at: record.last_used_at }, 200);

@@ -1,9 +1,9 @@
 /** GET /v1/usage?from=&to= — the project's requests and refusals per key per UTC day. */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env";
+import type { AppEnv } from "../../context";
 import { GatewayError } from "../../http/problem";
 import { DAY_MS } from "../../limiter/bucket";
-import { lastDays, projectUsage } from "../../limiter/usage";
+import { lastDays, projectUsage } from "../../keys/lifecycle";
 import { usageDay } from "../schemas";
 import { admissionOf } from "./caller";
 import { MAX_USAGE_DAYS } from "./v1_api_keys_usage";

@@ -9,11 +9,8 @@
  * IP is called when one of its requests has just failed.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
+import { configOf, type Env } from "../config";
 import { GatewayError } from "../http/problem";
-
-export const DEFAULT_FAILED_AUTH_LIMIT = 30;
-export const DEFAULT_FAILED_AUTH_WINDOW_S = 60;
 
 /** One object per client IP; memory only (a window's count matters for a minute, not longer). */
 export class FailedAuthGuard extends DurableObject<Env> {
@@ -56,15 +53,14 @@ export function refuseIfBlocked(ip: string | null, now: number): void {
 
 /**
  * Records a failed attempt; when it tips the IP over the limit, the answer becomes 429.
- * Without CF-Connecting-IP (local development) nothing is counted.
+ * Without CF-Connecting-IP (local development), or with FAILED_AUTH_LIMIT=0, nothing is counted.
  */
 export async function recordFailedAttempt(env: Env, ip: string | null, failure: GatewayError): Promise<GatewayError> {
-  if (ip === null) return failure;
-  const limit = Number(env.FAILED_AUTH_LIMIT) || DEFAULT_FAILED_AUTH_LIMIT;
-  const windowMs = (Number(env.FAILED_AUTH_WINDOW_S) || DEFAULT_FAILED_AUTH_WINDOW_S) * 1000;
+  const guard = configOf(env).failedAuth;
+  if (ip === null || guard === null) return failure;
   let until: number | null;
   try {
-    until = await env.FAILED_AUTH.getByName(ip).fail(limit, windowMs);
+    until = await (env.FAILED_AUTH as unknown as DurableObjectNamespace<FailedAuthGuard>).getByName(ip).fail(guard.limit, guard.windowMs);
   } catch {
     return failure; // the guard is a protection, not a dependency: its absence changes no answer
   }

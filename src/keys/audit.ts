@@ -3,7 +3,7 @@
  * records, so there is never a change without its record. Stored shape: see
  * migrations/0003_rolls_and_audit.sql. An actor is a key id or "operator" — never a key.
  */
-import { randomBase62, type KeyEnvironment } from "../keys/format";
+import { randomBase62, type KeyEnvironment } from "./format";
 
 export interface AuditEntry {
   /** `key_…` of the calling key, or "operator". */
@@ -26,31 +26,32 @@ export interface AuditRecord {
 }
 
 /**
- * The INSERT of an audit record. With `onlyIfKeyExists`, it records nothing unless that key row
- * exists by then in the same batch (a roll that lost a race records nothing).
+ * The INSERT of an audit record. With `onlyAfterChange`, it records nothing unless the statement
+ * just before it in the same D1 batch changed a row (SQLite's `changes()`): a change that lost to
+ * a newer version, or a roll whose new key was not inserted, leaves no record of itself.
  */
 export function auditStatement(
   db: D1Database,
   projectId: string,
   targetId: string | null,
   entry: AuditEntry,
-  onlyIfKeyExists?: string,
+  { onlyAfterChange = false } = {},
 ): D1PreparedStatement {
-  const guard = onlyIfKeyExists === undefined ? "" : "WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = ?9)";
-  const statement = db.prepare(
-    `INSERT INTO audit_log (id, project_id, actor, action, target_id, ip, at, details) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 ${guard}`,
-  );
-  const values = [
-    "aud_" + randomBase62(20),
-    projectId,
-    entry.actor,
-    entry.action,
-    targetId,
-    entry.ip,
-    new Date().toISOString(),
-    entry.details === undefined ? null : JSON.stringify(entry.details),
-  ];
-  return onlyIfKeyExists === undefined ? statement.bind(...values) : statement.bind(...values, onlyIfKeyExists);
+  return db
+    .prepare(
+      `INSERT INTO audit_log (id, project_id, actor, action, target_id, ip, at, details)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 ${onlyAfterChange ? "WHERE changes() = 1" : ""}`,
+    )
+    .bind(
+      "aud_" + randomBase62(20),
+      projectId,
+      entry.actor,
+      entry.action,
+      targetId,
+      entry.ip,
+      new Date().toISOString(),
+      entry.details === undefined ? null : JSON.stringify(entry.details),
+    );
 }
 
 /** Newest first; with `environment`, only actions on keys of that environment (what a test key may see). */

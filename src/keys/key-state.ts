@@ -1,0 +1,135 @@
+/**
+ * A key's mutable state and the operations that change it. Pure: the key's KeyLimiter object is
+ * the one writer (DESIGN.md "One writer") and applies these, one at a time, in the order they
+ * reach it; D1 records each version the object decides.
+ *
+ * Why operations and not whole states: a caller that read the key a moment ago and pushed back a
+ * whole state built from that read would undo whatever happened in between — a revoke above all.
+ * An operation names only what it changes and is applied to the state as it is at that moment.
+ *
+ * Revoked is terminal: every operation but revoke is refused on a revoked key, and revoke on a
+ * revoked key changes nothing (the caller re-asserts it; see KeyLimiter.change).
+ */
+import { effectiveScopes } from "../policy/authorize";
+import type { Scope } from "../policy/routes";
+import type { LimitOverrides } from "../limiter/limits";
+import type { KeyEnvironment, KeyType } from "./format";
+
+export interface KeyState {
+  /** Facts that never change after creation. */
+  keyId: string;
+  projectId: string;
+  type: KeyType;
+  environment: KeyEnvironment;
+  /** Starts at 1 with the D1 row; each applied operation adds one. */
+  version: number;
+  status: "active" | "revoked";
+  /** ISO 8601, set once by the revoke. */
+  revokedAt: string | null;
+  label: string;
+  /** Secret keys: null = unrestricted. Public keys: always null (their set is fixed). */
+  scopes: Scope[] | null;
+  /** Public keys: the browser origins allowed to use it, or null for any. */
+  allowedOrigins: string[] | null;
+  /** Epoch milliseconds, or null for a key that does not expire. */
+  expiresAt: number | null;
+  /** Operator overrides of the type's default limits (null keeps the default). */
+  limits: LimitOverrides;
+  /** The key this one was rolled into (a key is rolled once). */
+  rolledTo: string | null;
+}
+
+export type KeyOperation =
+  | { kind: "revoke" }
+  /** undefined leaves a field as it is; null clears scopes (unrestricted) or origins (any). */
+  | { kind: "update"; label?: string; scopes?: Scope[] | null; allowedOrigins?: string[] | null }
+  /** undefined leaves a limit as it is; null restores the type's default. */
+  | { kind: "limits"; limits: Partial<LimitOverrides> }
+  /** Brings the expiry forward; never later than the key already expires. */
+  | { kind: "expire"; at: number }
+  /** Points the key at its replacement and lets it expire at `expiresAt` (or sooner, if it already would). */
+  | { kind: "roll"; to: string; expiresAt: number };
+
+export type OperationRefusal =
+  | { refused: "revoked" }
+  | { refused: "expired" }
+  | { refused: "already_rolled"; rolledTo: string }
+  | { refused: "not_yours"; missing: string[] };
+
+export type Applied = { ok: true; state: KeyState; changed: boolean } | ({ ok: false } & OperationRefusal);
+
+/**
+ * The state after `op`, or why it is refused. `within`, when given, is what the caller may do
+ * itself (its effective scopes): a key that can do more than that is not the caller's to change,
+ * judged on the key as it is now, not as the caller last read it.
+ */
+export function applyOperation(state: KeyState, op: KeyOperation, now: number, within?: readonly string[]): Applied {
+  if (within !== undefined) {
+    const missing = effectiveScopes(state).filter((scope) => !within.includes(scope));
+    if (missing.length > 0) return { ok: false, refused: "not_yours", missing };
+  }
+  if (state.status === "revoked") {
+    return op.kind === "revoke" ? { ok: true, state, changed: false } : { ok: false, refused: "revoked" };
+  }
+  const next = nextState(state, op, now);
+  if ("refused" in next) return { ok: false, ...next };
+  const changed = !sameState(next, state);
+  return { ok: true, state: changed ? { ...next, version: state.version + 1 } : state, changed };
+}
+
+function nextState(state: KeyState, op: KeyOperation, now: number): KeyState | OperationRefusal {
+  switch (op.kind) {
+    case "revoke":
+      return { ...state, status: "revoked", revokedAt: new Date(now).toISOString() };
+    case "update":
+      return {
+        ...state,
+        label: op.label ?? state.label,
+        scopes: op.scopes !== undefined ? op.scopes : state.scopes,
+        allowedOrigins: op.allowedOrigins !== undefined ? op.allowedOrigins : state.allowedOrigins,
+      };
+    case "limits":
+      return {
+        ...state,
+        limits: {
+          rate: op.limits.rate !== undefined ? op.limits.rate : state.limits.rate,
+          burst: op.limits.burst !== undefined ? op.limits.burst : state.limits.burst,
+          daily: op.limits.daily !== undefined ? op.limits.daily : state.limits.daily,
+        },
+      };
+    case "expire":
+      return { ...state, expiresAt: earlier(state.expiresAt, op.at) };
+    case "roll":
+      if (state.expiresAt !== null && state.expiresAt <= now) return { refused: "expired" };
+      if (state.rolledTo !== null) return { refused: "already_rolled", rolledTo: state.rolledTo };
+      return { ...state, rolledTo: op.to, expiresAt: earlier(state.expiresAt, op.expiresAt) };
+  }
+}
+
+const earlier = (current: number | null, at: number) => (current === null ? at : Math.min(current, at));
+
+/** The same key in the same state, whatever the version says. */
+export function sameState(a: KeyState, b: KeyState): boolean {
+  return (
+    a.keyId === b.keyId &&
+    a.projectId === b.projectId &&
+    a.type === b.type &&
+    a.environment === b.environment &&
+    a.status === b.status &&
+    a.revokedAt === b.revokedAt &&
+    a.label === b.label &&
+    sameList(a.scopes, b.scopes) &&
+    sameList(a.allowedOrigins, b.allowedOrigins) &&
+    a.expiresAt === b.expiresAt &&
+    a.limits.rate === b.limits.rate &&
+    a.limits.burst === b.limits.burst &&
+    a.limits.daily === b.limits.daily &&
+    a.rolledTo === b.rolledTo
+  );
+}
+
+function sameList(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}
+

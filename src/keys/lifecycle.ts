@@ -1,0 +1,199 @@
+/**
+ * The key lifecycle — create, read, update, set limits, roll, revoke, usage — as the one module
+ * that the management API, the operator API (and so the CLI) and the dashboard call. Routes
+ * parse, check who the caller is and what it may see, and render; the rules of a change live
+ * here and in the key's object.
+ *
+ * A change is an operation sent to the key's KeyLimiter object (keys/key-state.ts), never a whole
+ * state built from an earlier read: the object applies it to the key as it is at that moment,
+ * records the result in D1 and only then answers. `record` arguments below are for what never
+ * changes (project, type, display) and for the answer's shape; no change is decided from them.
+ *
+ * No escalation: an actor with scopes (a key, not the operator) changes only keys that can do no
+ * more than it can, and creates or grants nothing beyond that — judged by the object on the key
+ * as it is now, not as the actor last read it.
+ */
+import { configOf, type Env } from "../config";
+import { GatewayError } from "../http/problem";
+import { adoptKeyState, changeKey, type ChangeOutcome } from "../limiter/client";
+import { NO_OVERRIDES, type LimitOverrides } from "../limiter/limits";
+import { effectiveScopes } from "../policy/authorize";
+import type { Scope } from "../policy/routes";
+import { auditStatement, type AuditEntry } from "./audit";
+import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./format";
+import { hashKey, indexKey, lookupKey } from "./key-index";
+import { getKey, insertKeyStatement, newRecord, withState, type KeyIdentity, type KeyRecord } from "./key-records";
+import type { KeyOperation, KeyState } from "./key-state";
+
+export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./key-records";
+export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./usage";
+export { listAudit, type AuditEntry, type AuditRecord } from "./audit";
+
+/** The record of a well-formed key as presented (null for a key no record has). */
+export async function keyOfPresented(env: Env, key: string, waitUntil: (promise: Promise<unknown>) => void): Promise<KeyRecord | null> {
+  const facts = await lookupKey(env, key, waitUntil);
+  return facts === null ? null : getKey(env.DB, facts.keyId);
+}
+
+/** Who changes a key: the audit entry to write, and (for a key, not the operator) what it may do itself. */
+export interface Actor {
+  audit: AuditEntry;
+  /** The actor's effective scopes; undefined for the operator, who may do anything. */
+  scopes?: readonly string[];
+}
+
+export interface NewKey {
+  projectId: string;
+  type: KeyType;
+  environment: KeyEnvironment;
+  label: string;
+  scopes: Scope[] | null;
+  expiresAt: string | null;
+  allowedOrigins: string[] | null;
+}
+
+export interface KeyChanges {
+  label?: string;
+  scopes?: Scope[] | null;
+  allowedOrigins?: string[] | null;
+}
+
+/**
+ * Mints a key. The plaintext is in the answer and nowhere else: only its hash is stored. Order:
+ * the D1 row with its audit record (one batch), then the KV index, then the key's object.
+ */
+export async function createKey(env: Env, input: NewKey, actor: Actor): Promise<{ record: KeyRecord; key: string }> {
+  requireWithin(actor, input);
+  const { key, identity } = await mint(env, input.type, input.environment, null);
+  const state: KeyState = {
+    keyId: "key_" + randomBase62(20),
+    projectId: input.projectId,
+    type: input.type,
+    environment: input.environment,
+    version: 1,
+    status: "active",
+    revokedAt: null,
+    label: input.label,
+    scopes: input.type === "secret" ? input.scopes : null,
+    allowedOrigins: input.type === "public" ? input.allowedOrigins : null,
+    expiresAt: input.expiresAt === null ? null : Date.parse(input.expiresAt),
+    limits: NO_OVERRIDES,
+    rolledTo: null,
+  };
+  const details = { ...actor.audit.details, type: state.type, environment: state.environment, label: state.label, scopes: state.scopes };
+  await env.DB.batch([
+    insertKeyStatement(env.DB, state, identity),
+    auditStatement(env.DB, state.projectId, state.keyId, { ...actor.audit, details }),
+  ]);
+  await publish(env, state, identity.hash);
+  return { record: newRecord(state, identity), key };
+}
+
+async function mint(env: Env, type: KeyType, environment: KeyEnvironment, rolledFrom: string | null): Promise<{ key: string; identity: KeyIdentity }> {
+  const key = generateKey(type, environment);
+  const identity = { hash: await hashKey(configOf(env).keyHashSecret, key), prefix: keyPrefix(key), last4: key.slice(-4), createdAt: new Date().toISOString(), rolledFrom };
+  return { key, identity };
+}
+
+/** After the D1 row: the KV index entry, then the state handed to the key's object. */
+async function publish(env: Env, state: KeyState, hash: string): Promise<void> {
+  await indexKey(env, hash, { keyId: state.keyId, projectId: state.projectId, type: state.type, environment: state.environment });
+  try {
+    await adoptKeyState(env, state);
+  } catch {
+    // Only a saving: an object without state reads it from D1 on its key's first request.
+  }
+}
+
+/** Revokes at once and for good; revoking a revoked key re-asserts it everywhere and answers the same. */
+export async function revokeKey(env: Env, record: KeyRecord, actor: Actor): Promise<KeyRecord> {
+  return withState(record, await change(env, record, { kind: "revoke" }, actor));
+}
+
+/** Label, scopes or allowed origins; in force on the key's next request. */
+export async function updateKey(env: Env, record: KeyRecord, changes: KeyChanges, actor: Actor): Promise<KeyRecord> {
+  if (changes.scopes !== undefined) requireWithin(actor, { type: record.type, scopes: changes.scopes });
+  const op: KeyOperation = { kind: "update", label: changes.label, scopes: changes.scopes, allowedOrigins: changes.allowedOrigins };
+  return withState(record, await change(env, record, op, { ...actor, audit: { ...actor.audit, details: { ...changes } } }));
+}
+
+/** Overrides a key's limits (null restores the type's default, undefined keeps the current one). */
+export async function setKeyLimits(env: Env, record: KeyRecord, limits: Partial<LimitOverrides>, actor: Actor): Promise<KeyRecord> {
+  return withState(record, await change(env, record, { kind: "limits", limits }, actor));
+}
+
+/**
+ * Rolls a key (Stripe's model): a new key with the old one's settings as they are at that moment
+ * (type, environment, label, scopes, allowed origins, limits), and the old key expiring
+ * `expiresInSeconds` from now — or earlier, if it was already expiring sooner. A key is rolled
+ * once; the old key's change and the new key's row are one D1 batch.
+ */
+export async function rollKey(
+  env: Env,
+  old: KeyRecord,
+  expiresInSeconds: number,
+  actor: Actor,
+): Promise<{ record: KeyRecord; key: string; old: KeyRecord }> {
+  const { key, identity } = await mint(env, old.type, old.environment, old.id);
+  const to = "key_" + randomBase62(20);
+  const outcome = await changeKey(env, {
+    keyId: old.id,
+    op: { kind: "roll", to, expiresAt: Date.now() + expiresInSeconds * 1000 },
+    audit: actor.audit,
+    within: actor.scopes,
+    successor: identity,
+  });
+  const rolled = settled(outcome, "roll");
+  const successor = (outcome as Extract<ChangeOutcome, { ok: true }>).successor!;
+  await publish(env, successor, identity.hash);
+  return { record: newRecord(successor, identity), key, old: withState(old, rolled) };
+}
+
+async function change(env: Env, record: KeyRecord, op: KeyOperation, actor: Actor): Promise<KeyState> {
+  return settled(await changeKey(env, { keyId: record.id, op, audit: actor.audit, within: actor.scopes }), op.kind);
+}
+
+/** The state the object answered, or the refusal as the API answers it. */
+function settled(outcome: ChangeOutcome, kind: KeyOperation["kind"]): KeyState {
+  if (outcome.ok) return outcome.state;
+  switch (outcome.refused) {
+    case "not_found":
+      throw new GatewayError("not_found", "No key has this id. List the project's keys to find it.");
+    case "revoked":
+      throw new GatewayError("conflict", kind === "roll" ? ROLL_REFUSALS.revoked : "This key is revoked and can no longer be changed. Create a new key instead.");
+    case "expired":
+      throw new GatewayError("conflict", ROLL_REFUSALS.expired);
+    case "already_rolled":
+      throw new GatewayError("conflict", ROLL_REFUSALS.already_rolled, { members: { rolled_to: outcome.rolledTo } });
+    case "not_yours":
+      throw notYours(outcome.missing);
+    case "unrecorded":
+      throw new GatewayError(
+        "storage_unavailable",
+        outcome.inForce
+          ? "The key is revoked and refused from its next request on, but the record of it could not be written yet; it is written automatically. Retry to confirm."
+          : "Nothing was changed: the key's record could not be written. Retry in a few seconds.",
+        { headers: { "Retry-After": "2" } },
+      );
+  }
+}
+
+const ROLL_REFUSALS = {
+  revoked: "This key is revoked and cannot be rolled. Create a new key instead.",
+  expired: "This key has expired and cannot be rolled. Create a new key instead.",
+  already_rolled: "This key was already rolled. Roll its replacement (rolled_to) instead.",
+};
+
+/** Refuses creating (or granting) a key that could do more than the actor. */
+function requireWithin(actor: Actor, target: { type: KeyType; scopes: readonly Scope[] | null }): void {
+  if (actor.scopes === undefined) return;
+  const missing = effectiveScopes(target).filter((scope) => !actor.scopes!.includes(scope));
+  if (missing.length > 0) throw notYours(missing);
+}
+
+function notYours(missing: readonly string[]): GatewayError {
+  return new GatewayError(
+    "insufficient_permissions",
+    `This key cannot manage a key that can do more than itself (it lacks ${missing.join(", ")}). Use an unrestricted secret key.`,
+  );
+}
