@@ -11,7 +11,7 @@
  * flushes (D1 batches) do show up, which proves it.
  */
 import app, { FailedAuthGuard as GatewayFailedAuthGuard, KeyLimiter as GatewayKeyLimiter } from "../src/index";
-import type { Env } from "../src/env";
+import type { Env } from "../src/config";
 
 const COUNTER_NAMES = [
   "kvGet",

@@ -37,7 +37,7 @@ import {
   updateKey,
   type AuditEntry,
   type KeyRecord,
-} from "../keys/lifecycle";
+} from "../lifecycle";
 import { actorOf, requireEnvironment, visibleEnvironment, visibleKey } from "../manage/api/caller";
 import { keyChangesBody, newKeyBody, rollBody, toKeyChanges, toNewKey } from "../manage/schemas";
 import { invalidRequest } from "../manage/validation";

@@ -5,7 +5,7 @@
 import { raw } from "hono/html";
 import type { Child, FC } from "hono/jsx";
 import type { Viewer } from "../context";
-import type { AuditRecord, KeyRecord, UsageDay } from "../keys/lifecycle";
+import type { AuditRecord, KeyRecord, UsageDay } from "../lifecycle";
 import { SCOPES } from "../policy/routes";
 
 const STYLE = `

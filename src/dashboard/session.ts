@@ -17,7 +17,7 @@ import { hmacSha256Hex } from "../crypto/hmac";
 import { configOf } from "../config";
 import type { AppEnv, Manager } from "../context";
 import { GatewayError } from "../http/problem";
-import type { KeyRecord } from "../keys/lifecycle";
+import type { KeyRecord } from "../lifecycle";
 import { effectiveScopes } from "../policy/authorize";
 
 const COOKIE = "composite_session";

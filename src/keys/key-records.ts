@@ -6,7 +6,7 @@
  *
  * Stored shapes: migrations/*.sql. Only a keyed hash of a key is stored, never the key.
  */
-import { effectiveLimits, type LimitOverrides } from "../limiter/limits";
+import { effectiveLimits, type LimitOverrides } from "../policy/limits";
 import type { Limits } from "../limiter/bucket";
 import type { Scope } from "../policy/routes";
 import { auditStatement, type AuditEntry } from "./audit";

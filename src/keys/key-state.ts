@@ -12,7 +12,7 @@
  */
 import { effectiveScopes } from "../policy/authorize";
 import type { Scope } from "../policy/routes";
-import type { LimitOverrides } from "../limiter/limits";
+import type { LimitOverrides } from "../policy/limits";
 import type { KeyEnvironment, KeyType } from "./format";
 
 export interface KeyState {

@@ -7,15 +7,9 @@
  * Tokens stay fractional inside; what is shown to clients is rounded so it never promises more
  * than the bucket holds (remaining rounds down, waits round up).
  */
+import type { Limits } from "../policy/limits";
 
-export interface Limits {
-  /** Tokens added per second. */
-  rate: number;
-  /** Bucket size: the most requests admitted at once. */
-  burst: number;
-  /** Admitted requests per UTC day. */
-  daily: number;
-}
+export type { Limits };
 
 export interface Bucket {
   tokens: number;

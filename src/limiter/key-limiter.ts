@@ -36,7 +36,7 @@ import { applyOperation, sameState, type KeyOperation, type KeyState, type Opera
 import { authorize, effectiveScopes, type Need } from "../policy/authorize";
 import { fullBucket, refill, secondsUntilMidnight, secondsUntilTokens, utcDay, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
-import { effectiveLimits } from "./limits";
+import { effectiveLimits } from "../policy/limits";
 
 export interface AdmitRequest {
   keyId: string;

@@ -24,7 +24,7 @@ import {
   type Actor,
   type AuditEntry,
   type KeyRecord,
-} from "../keys/lifecycle";
+} from "../lifecycle";
 import { keyChangesBody, limitChangesBody, operatorNewKeyBody, toKeyChanges, toNewKey } from "./schemas";
 import { requireJsonBody, validate } from "./validation";
 

@@ -5,7 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { GatewayError } from "../http/problem";
-import type { KeyChanges, KeyRecord, NewKey } from "../keys/lifecycle";
+import type { KeyChanges, KeyRecord, NewKey } from "../lifecycle";
 import { SCOPES } from "../policy/routes";
 
 export const scopeSchema = z.enum(SCOPES, {

@@ -10,7 +10,7 @@
 import type { Context } from "hono";
 import type { Admission, AppEnv, Manager } from "../../context";
 import { GatewayError } from "../../http/problem";
-import type { Actor, AuditEntry, KeyRecord } from "../../keys/lifecycle";
+import type { Actor, AuditEntry, KeyRecord } from "../../lifecycle";
 
 export function admissionOf(c: Context<AppEnv>): Admission {
   const admission = c.get("admission");

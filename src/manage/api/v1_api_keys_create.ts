@@ -1,7 +1,7 @@
 /** POST /v1/api_keys — create a key in the caller's project; the plaintext is in this answer only. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { createKey } from "../../keys/lifecycle";
+import { createKey } from "../../lifecycle";
 import { createdKeyView, newKeyBody, toKeyView, toNewKey } from "../schemas";
 import { actorOf, admissionOf, requireEnvironment } from "./caller";
 import { jsonAnswer, problems, SECURITY } from "./openapi-parts";

@@ -1,7 +1,7 @@
 /** GET /v1/api_keys/{id} — one key of the caller's project. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { readKey } from "../../keys/lifecycle";
+import { readKey } from "../../lifecycle";
 import { keyView, toKeyView } from "../schemas";
 import { admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";

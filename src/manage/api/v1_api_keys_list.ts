@@ -1,7 +1,7 @@
 /** GET /v1/api_keys — the caller's project's keys (a test key sees test keys only); never a plaintext or hash. */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { listKeys } from "../../keys/lifecycle";
+import { listKeys } from "../../lifecycle";
 import { keyView, toKeyView } from "../schemas";
 import { admissionOf, visibleEnvironment } from "./caller";
 import { jsonAnswer, problems, SECURITY } from "./openapi-parts";

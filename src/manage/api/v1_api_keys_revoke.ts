@@ -1,7 +1,7 @@
 /** DELETE /v1/api_keys/{id} — revoke: refused from the very next request, in every location. Idempotent. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { readKey, revokeKey } from "../../keys/lifecycle";
+import { readKey, revokeKey } from "../../lifecycle";
 import { keyView, toKeyView } from "../schemas";
 import { actorOf, admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";

@@ -4,7 +4,7 @@
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { readKey, rollKey } from "../../keys/lifecycle";
+import { readKey, rollKey } from "../../lifecycle";
 import { createdKeyView, rollBody, toKeyView } from "../schemas";
 import { actorOf, admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";

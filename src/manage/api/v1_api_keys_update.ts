@@ -1,7 +1,7 @@
 /** PATCH /v1/api_keys/{id} — label, scopes, allowed origins; in force on the very next request. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { readKey, updateKey } from "../../keys/lifecycle";
+import { readKey, updateKey } from "../../lifecycle";
 import { keyChangesBody, keyView, toKeyChanges, toKeyView } from "../schemas";
 import { actorOf, admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";

@@ -1,7 +1,7 @@
 /** GET /v1/api_keys/{id}/usage?days=30 — the key's requests and refusals per UTC day, and its last use. */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { keyUsage, lastDays, readKey } from "../../keys/lifecycle";
+import { keyUsage, lastDays, readKey } from "../../lifecycle";
 import { usageDay } from "../schemas";
 import { admissionOf, visibleKey } from "./caller";
 import { jsonAnswer, keyIdParam, problems, SECURITY } from "./openapi-parts";

@@ -3,7 +3,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
 import { GatewayError } from "../../http/problem";
 import { DAY_MS } from "../../limiter/bucket";
-import { lastDays, projectUsage } from "../../keys/lifecycle";
+import { lastDays, projectUsage } from "../../lifecycle";
 import { usageDay } from "../schemas";
 import { admissionOf } from "./caller";
 import { MAX_USAGE_DAYS } from "./v1_api_keys_usage";

@@ -2,7 +2,7 @@
  * Reading daily usage (D1 `usage_daily`, written by the KeyLimiter alarms — see key-limiter.ts).
  * Counts reach D1 within a flush interval (~5 s) of the traffic.
  */
-import { DAY_MS, utcDay } from "../limiter/bucket";
+import { DAY_MS, utcDay } from "./bucket";
 
 export interface UsageDay {
   day: string;

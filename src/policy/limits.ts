@@ -1,6 +1,14 @@
 /** Default limits per key type (API.md §3) and per-key overrides. */
 import type { KeyType } from "../keys/format";
-import type { Limits } from "./bucket";
+
+export interface Limits {
+  /** Tokens added per second. */
+  rate: number;
+  /** Bucket size: the most requests admitted at once. */
+  burst: number;
+  /** Admitted requests per UTC day. */
+  daily: number;
+}
 
 export const DEFAULT_LIMITS: Readonly<Record<KeyType, Limits>> = {
   public: { rate: 100, burst: 1_000, daily: 1_000_000 },

@@ -13,21 +13,21 @@
  * more than it can, and creates or grants nothing beyond that — judged by the object on the key
  * as it is now, not as the actor last read it.
  */
-import { configOf, type Env } from "../config";
-import { GatewayError } from "../http/problem";
-import { adoptKeyState, changeKey, type ChangeOutcome } from "../limiter/client";
-import { NO_OVERRIDES, type LimitOverrides } from "../limiter/limits";
-import { effectiveScopes } from "../policy/authorize";
-import type { Scope } from "../policy/routes";
-import { auditStatement, type AuditEntry } from "./audit";
-import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./format";
-import { hashKey, indexKey, lookupKey } from "./key-index";
-import { getKey, insertKeyStatement, newRecord, withState, type KeyIdentity, type KeyRecord } from "./key-records";
-import type { KeyOperation, KeyState } from "./key-state";
+import { configOf, type Env } from "./config";
+import { GatewayError } from "./http/problem";
+import { adoptKeyState, changeKey, type ChangeOutcome } from "./limiter/client";
+import { NO_OVERRIDES, type LimitOverrides } from "./policy/limits";
+import { effectiveScopes } from "./policy/authorize";
+import type { Scope } from "./policy/routes";
+import { auditStatement, type AuditEntry } from "./keys/audit";
+import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./keys/format";
+import { hashKey, indexKey, lookupKey } from "./keys/key-index";
+import { getKey, insertKeyStatement, newRecord, withState, type KeyIdentity, type KeyRecord } from "./keys/key-records";
+import type { KeyOperation, KeyState } from "./keys/key-state";
 
-export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./key-records";
-export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./usage";
-export { listAudit, type AuditEntry, type AuditRecord } from "./audit";
+export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./keys/key-records";
+export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./limiter/usage";
+export { listAudit, type AuditEntry, type AuditRecord } from "./keys/audit";
 
 /** The record of a well-formed key as presented (null for a key no record has). */
 export async function keyOfPresented(env: Env, key: string, waitUntil: (promise: Promise<unknown>) => void): Promise<KeyRecord | null> {
@@ -95,13 +95,18 @@ async function mint(env: Env, type: KeyType, environment: KeyEnvironment, rolled
   return { key, identity };
 }
 
-/** After the D1 row: the KV index entry, then the state handed to the key's object. */
+/**
+ * After the D1 row: the KV index entry, then the state handed to the key's object. Both only
+ * save time — a key missing from KV is found in D1 by its hash (and KV refilled), an object
+ * without state reads it from D1 — so neither may fail a creation whose key the caller must get.
+ */
 async function publish(env: Env, state: KeyState, hash: string): Promise<void> {
-  await indexKey(env, hash, { keyId: state.keyId, projectId: state.projectId, type: state.type, environment: state.environment });
-  try {
-    await adoptKeyState(env, state);
-  } catch {
-    // Only a saving: an object without state reads it from D1 on its key's first request.
+  const facts = { keyId: state.keyId, projectId: state.projectId, type: state.type, environment: state.environment };
+  const [indexed, adopted] = await Promise.allSettled([indexKey(env, hash, facts), adoptKeyState(env, state)]);
+  for (const [step, result] of [["kv index", indexed], ["limiter state", adopted]] as const) {
+    if (result.status === "rejected") {
+      console.error(JSON.stringify({ level: "warn", msg: `new key: ${step} not written, D1 serves it`, key_id: state.keyId, error: String(result.reason) }));
+    }
   }
 }
 
