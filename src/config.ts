@@ -35,6 +35,8 @@ export interface Env {
   /** Failed authentications per client IP and window before 429 too_many_failed_attempts; "0" = off. */
   FAILED_AUTH_LIMIT?: string;
   FAILED_AUTH_WINDOW_S?: string;
+  /** Longest life of a token lease on event-ingestion routes, ms; "0" = no leases. */
+  LEASE_MS?: string;
   /** Secret: keys are stored as HMAC-SHA-256(KEY_HASH_SECRET, key). Changing it invalidates every key. */
   KEY_HASH_SECRET: string;
   /** Secret shared with the origin, which verifies X-Composite-Signature with it. */
@@ -60,6 +62,8 @@ export interface Config {
   readonly failOpenClasses: ReadonlySet<RouteClass>;
   /** The failed-auth guard per client IP; null when FAILED_AUTH_LIMIT is 0 (guard off). */
   readonly failedAuth: { readonly limit: number; readonly windowMs: number } | null;
+  /** Longest life of a token lease (limiter/lease-ledger.ts); 0 = no leases, every request asks the key's object. */
+  readonly leaseMs: number;
   readonly keyHashSecret: string;
   readonly originSigningSecret: string;
   /** null when OPERATOR_TOKEN is unset or "": the operator API is off. */
@@ -73,6 +77,7 @@ export type ConfigVariableName =
   | "LIMITER_FAIL_OPEN"
   | "FAILED_AUTH_LIMIT"
   | "FAILED_AUTH_WINDOW_S"
+  | "LEASE_MS"
   | "KEY_HASH_SECRET"
   | "ORIGIN_SIGNING_SECRET"
   | "OPERATOR_TOKEN";
@@ -111,6 +116,8 @@ const ORIGIN_TIMEOUT_MS: WholeNumberSpec = { min: 1, max: 300_000, default: 30_0
 const MAX_BODY_BYTES: WholeNumberSpec = { min: 1, max: 104_857_600, default: 1_048_576, unit: "byte" };
 const FAILED_AUTH_LIMIT: WholeNumberSpec = { min: 0, max: 1_000_000, default: 30, minMeaning: "the guard off" };
 const FAILED_AUTH_WINDOW_S: WholeNumberSpec = { min: 1, max: 86_400, default: 60, unit: "second" };
+/** API.md §3: a leased key stops within LEASE_MS of a change; the contract allows at most 2 s. */
+const LEASE_MS: WholeNumberSpec = { min: 0, max: 2_000, default: 1_000, unit: "millisecond", minMeaning: "no leases" };
 
 const DEFAULT_FAIL_OPEN = "ingest";
 
@@ -168,6 +175,15 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     default: String(FAILED_AUTH_WINDOW_S.default),
     allowed: `${range(FAILED_AUTH_WINDOW_S)} (checked even when the guard is off)`,
     description: "The window of FAILED_AUTH_LIMIT.",
+  },
+  {
+    name: "LEASE_MS",
+    secret: false,
+    type: "whole number, ms",
+    default: String(LEASE_MS.default),
+    allowed: range(LEASE_MS),
+    description:
+      "Longest life of a token lease: an isolate that sees a key's event-ingestion traffic often admits it from a few tokens leased from the key's object, with no call per request. A change to the key (revoke, scopes, origins, limits) stops such a key within this time; 0 = no leases, every change in force on the next request.",
   },
   {
     name: "KEY_HASH_SECRET",
@@ -316,6 +332,7 @@ const schema = z
     LIMITER_FAIL_OPEN: failOpenClasses,
     FAILED_AUTH_LIMIT: wholeNumber(FAILED_AUTH_LIMIT),
     FAILED_AUTH_WINDOW_S: wholeNumber(FAILED_AUTH_WINDOW_S),
+    LEASE_MS: wholeNumber(LEASE_MS),
     KEY_HASH_SECRET: requiredSecret("KEY_HASH_SECRET"),
     ORIGIN_SIGNING_SECRET: requiredSecret("ORIGIN_SIGNING_SECRET"),
     OPERATOR_TOKEN: operatorToken,
@@ -328,6 +345,7 @@ const schema = z
         maxBodyBytes: vars.MAX_BODY_BYTES,
         failOpenClasses: vars.LIMITER_FAIL_OPEN,
         failedAuth: vars.FAILED_AUTH_LIMIT === 0 ? null : Object.freeze({ limit: vars.FAILED_AUTH_LIMIT, windowMs: vars.FAILED_AUTH_WINDOW_S * 1000 }),
+        leaseMs: vars.LEASE_MS,
         keyHashSecret: vars.KEY_HASH_SECRET,
         originSigningSecret: vars.ORIGIN_SIGNING_SECRET,
         operatorToken: vars.OPERATOR_TOKEN,

@@ -52,6 +52,7 @@ const NUMBERS = {
   MAX_BODY_BYTES: { min: 1, max: 104_857_600, default: 1_048_576 },
   FAILED_AUTH_LIMIT: { min: 0, max: 1_000_000, default: 30 },
   FAILED_AUTH_WINDOW_S: { min: 1, max: 86_400, default: 60 },
+  LEASE_MS: { min: 0, max: 2_000, default: 1_000 },
 } as const;
 type NumberName = keyof typeof NUMBERS;
 const NUMBER_NAMES = Object.keys(NUMBERS) as NumberName[];
@@ -62,6 +63,7 @@ const numberOf = (config: Config, name: NumberName): number | null =>
     MAX_BODY_BYTES: config.maxBodyBytes,
     FAILED_AUTH_LIMIT: config.failedAuth?.limit ?? 0,
     FAILED_AUTH_WINDOW_S: config.failedAuth === null ? null : config.failedAuth.windowMs / 1000,
+    LEASE_MS: config.leaseMs,
   })[name];
 
 describe("defaults", () => {
@@ -72,6 +74,7 @@ describe("defaults", () => {
     expect(config.maxBodyBytes).toBe(1_048_576);
     expect([...config.failOpenClasses]).toEqual(["ingest"]);
     expect(config.failedAuth).toEqual({ limit: 30, windowMs: 60_000 });
+    expect(config.leaseMs).toBe(1_000);
     expect(config.keyHashSecret).toBe(SECRETS.KEY_HASH_SECRET);
     expect(config.originSigningSecret).toBe(SECRETS.ORIGIN_SIGNING_SECRET);
     expect(config.operatorToken).toBeNull();

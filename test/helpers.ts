@@ -5,7 +5,9 @@ import { expect } from "vitest";
 import worker from "../src/index";
 import { loadKeyState } from "../src/keys/key-records";
 import type { KeyState } from "../src/keys/key-state";
+import { configOf } from "../src/config";
 import { heldKeyState } from "../src/limiter/client";
+import { WRITE_BEHIND_MS } from "../src/limiter/key-limiter";
 
 export const GATEWAY = "https://gateway.test";
 export const OPERATOR_TOKEN = "test-operator-token";
@@ -100,6 +102,15 @@ export async function expectProblem(res: Response, status: number, code: string,
 }
 
 export { env };
+
+/**
+ * Waits until the counts of the traffic sent so far are in the key's object: every token lease
+ * that traffic took has ended and been reported (within LEASE_MS and a margin), and the object's
+ * write-behind has run. After it, a flush (the object's alarm) puts them in D1 exactly.
+ */
+export function settleCounts(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, configOf(env).leaseMs + 100 + WRITE_BEHIND_MS * 3));
+}
 
 const overloaded = (): Promise<never> => Promise.reject(new Error("Durable Object is overloaded"));
 

@@ -1,17 +1,32 @@
 /**
  * The limiter client: everything outside the KeyLimiter object that talks to it. The hot path
  * asks `admitKey` (one question: may this key make this request now?); the key lifecycle sends
- * `changeKey`. Behind these two sit the object's stub, this isolate's memory of a key's 429s
- * (refusal-memory.ts), the deadline, and the failure policy; callers see none of them.
+ * `changeKey`. Behind these two sit the object's stub, this isolate's token leases for hot keys'
+ * event ingestion (leases.ts), its memory of a key's 429s (refusal-memory.ts), the deadline and
+ * the failure policy; callers see none of them.
  */
 import type { Env } from "../config";
 import { configOf } from "../config";
 import { TIMED_OUT, within, type Deadline } from "../http/deadline";
 import type { KeyFacts } from "../keys/key-index";
 import type { KeyState } from "../keys/key-state";
-import { PUBLIC_KEY_SCOPES } from "../policy/authorize";
+import { PUBLIC_KEY_SCOPES, type Need } from "../policy/authorize";
 import type { RouteRule } from "../policy/routes";
-import { readDecision, type AdmitDecision, type ChangeOutcome, type KeyChange, type KeyLimiter } from "./key-limiter";
+import { readDecision, type AdmitDecision, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
+import {
+  askedLease,
+  dropLease,
+  heldLease,
+  leaseToAsk,
+  holdLease,
+  LEASE_THRESHOLD,
+  needsRenewal,
+  noteTraffic,
+  tokensWanted,
+  useLease,
+  type HeldLease,
+  type LeaseGrant,
+} from "./leases";
 import {
   admittedAfterRefusal,
   claimReport,
@@ -57,6 +72,27 @@ export async function admitKey(
   origin: string | null,
   deadline: Deadline,
 ): Promise<Admitted | Refused | Unavailable> {
+  const need = { permission: route.permission, publicKey: route.publicKey, action: route.action };
+  const leaseMs = route.class === "ingest" ? configOf(env).leaseMs : 0;
+  let askLease: { leaseId: string; want: number } | undefined;
+  if (leaseMs > 0) {
+    const now = Date.now();
+    const perSecond = noteTraffic(facts.keyId, now);
+    let lease = heldLease(facts.keyId);
+    if (lease !== undefined && now >= lease.usableUntil && !lease.renewing) {
+      dropLease(facts.keyId, lease.leaseId);
+      waitUntil(reportFinal(env, lease));
+      lease = undefined;
+    }
+    if (lease !== undefined) {
+      const used = useLease(lease, need, origin, now);
+      if (needsRenewal(lease, now, leaseMs)) waitUntil(renewLease(env, lease, tokensWanted(perSecond, leaseMs), waitUntil));
+      if (used !== undefined) return used;
+    } else if (perSecond >= LEASE_THRESHOLD) {
+      const leaseId = leaseToAsk(facts.keyId, now);
+      if (leaseId !== undefined) askLease = { leaseId, want: tokensWanted(perSecond, leaseMs) };
+    }
+  }
   const slot = refusalSlot(facts.keyId, route.permission, origin);
   const repeated = recallRefusal(slot, facts.keyId, Date.now());
   if (repeated !== undefined) {
@@ -65,11 +101,27 @@ export async function admitKey(
   }
   const refusedMeanwhile = takeRefused(facts.keyId);
   try {
-    const answer = await within(deadline, askLimiter(env, facts.keyId, route, origin, refusedMeanwhile));
+    const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease)).finally(() => {
+      if (askLease !== undefined) askedLease(facts.keyId);
+    });
     if (answer !== TIMED_OUT) {
       const decision = readDecision(answer);
+      if (decision.ok) {
+        admittedAfterRefusal(slot, decision.rate);
+        if (decision.lease === undefined) return decision;
+        keepLease(env, facts.keyId, decision.lease, askLease?.want ?? 0, waitUntil);
+        return { ok: true, scopes: decision.scopes, rate: decision.rate };
+      }
+      if (leaseMs > 0 && (decision.code === "rate_limited" || decision.code === "daily_quota_exceeded")) {
+        // The tokens the object lacked may be the ones it lent this very isolate a moment ago.
+        const lease = heldLease(facts.keyId);
+        const used = lease === undefined ? undefined : useLease(lease, need, origin, Date.now());
+        if (used?.ok) {
+          lease!.overturned++; // the object counted it as rejected: the lease's report takes that back
+          return used;
+        }
+      }
       if (isLimitRefusal(decision)) rememberRefusal(slot, decision);
-      else if (decision.ok) admittedAfterRefusal(slot, decision.rate);
       else settleRefusal(slot);
       return decision;
     }
@@ -85,14 +137,80 @@ export async function admitKey(
   return { ok: true, scopes, rate: null };
 }
 
+/** Holds a granted lease, and reports it unused at once if this isolate already holds another. */
+function keepLease(env: Env, keyId: string, grant: LeaseGrant, wanted: number, waitUntil: (promise: Promise<unknown>) => void): void {
+  const current = heldLease(keyId);
+  if (current !== undefined && current.leaseId !== grant.leaseId) {
+    waitUntil(reportFinal(env, { ...current, leaseId: grant.leaseId, used: 0, refused: 0, overturned: 0 }));
+    return;
+  }
+  const lease = holdLease(keyId, grant, wanted);
+  waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
+}
+
+/**
+ * Reports what this isolate did with its lease and asks for the next LEASE_MS (inside one
+ * request's waitUntil; at most one at a time per lease). A lease the object will not renew (the
+ * key changed, or it has nothing to lend) is dropped here at once and reported as final.
+ */
+async function renewLease(env: Env, lease: HeldLease, want: number, waitUntil: (promise: Promise<unknown>) => void): Promise<void> {
+  lease.renewing = true;
+  let answer: RenewAnswer;
+  try {
+    answer = JSON.parse(await keyLimiter(env, lease.keyId).renewLease(reportOf(lease, want, false))) as RenewAnswer;
+  } catch {
+    return; // kept until it expires, then reported as final
+  } finally {
+    lease.renewing = false;
+  }
+  if (heldLease(lease.keyId) !== lease) return; // dropped meanwhile: whoever dropped it reports it as final
+  if (answer.granted) {
+    holdLease(lease.keyId, answer, want);
+    waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
+    return;
+  }
+  const dropped = dropLease(lease.keyId, lease.leaseId);
+  if (dropped !== undefined) await reportFinal(env, dropped);
+}
+
+/** Once a lease's time is up and nothing renewed it, drops it here and reports it as final. */
+async function settleWhenExpired(env: Env, keyId: string, leaseId: string): Promise<void> {
+  const lease = heldLease(keyId);
+  if (lease === undefined || lease.leaseId !== leaseId) return;
+  await scheduler.wait(Math.max(0, lease.usableUntil - Date.now()) + 10);
+  const now = heldLease(keyId);
+  if (now === undefined || now.leaseId !== leaseId || Date.now() < now.usableUntil || now.renewing) return; // renewed meanwhile
+  const dropped = dropLease(keyId, leaseId);
+  if (dropped !== undefined) await reportFinal(env, dropped);
+}
+
+/** The lease's last report: what it admitted and refused, and that it will not be used again. */
+async function reportFinal(env: Env, lease: HeldLease): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await keyLimiter(env, lease.keyId).renewLease(reportOf(lease, 0, true));
+      return;
+    } catch {
+      await scheduler.wait(500 * (attempt + 1));
+    }
+  }
+  console.error(JSON.stringify({ level: "error", msg: "lease report lost", key_id: lease.keyId, admitted: lease.used, refused: lease.refused }));
+}
+
+function reportOf(lease: HeldLease, want: number, final: boolean) {
+  return { keyId: lease.keyId, leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, overturnedTotal: lease.overturned, want, final };
+}
+
 /** The KeyLimiter's answer, to be read with readDecision. */
-function askLimiter(env: Env, keyId: string, route: RouteRule, origin: string | null, refusedMeanwhile: number): Promise<string> {
-  return keyLimiter(env, keyId).admit({
-    keyId,
-    need: { permission: route.permission, publicKey: route.publicKey, action: route.action },
-    origin,
-    refusedMeanwhile,
-  });
+function askLimiter(
+  env: Env,
+  keyId: string,
+  need: Need,
+  origin: string | null,
+  refusedMeanwhile: number,
+  lease: { leaseId: string; want: number } | undefined,
+): Promise<string> {
+  return keyLimiter(env, keyId).admit(lease === undefined ? { keyId, need, origin, refusedMeanwhile } : { keyId, need, origin, refusedMeanwhile, lease });
 }
 
 /**
@@ -130,10 +248,13 @@ async function countLater(env: Env, keyId: string, at: number): Promise<void> {
  * object (other isolates' memories end within their cap, see refusal-memory.ts).
  */
 export async function changeKey(env: Env, change: KeyChange): Promise<ChangeOutcome> {
+  // This isolate stops using its lease at once; the change ends everyone else's at their next renewal.
+  const lease = dropLease(change.keyId);
   try {
     return await keyLimiter(env, change.keyId).change(change);
   } finally {
     forgetRefusals(change.keyId);
+    if (lease !== undefined) await reportFinal(env, lease);
   }
 }
 

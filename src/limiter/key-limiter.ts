@@ -28,14 +28,16 @@
  * alarm harmless; a failed flush keeps everything and retries.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../config";
+import { configOf, type Env } from "../config";
 import type { ErrorCode } from "../http/problem";
 import { auditStatement, type AuditEntry } from "../keys/audit";
 import { insertKeyStatement, loadKeyState, recordStateStatement, type KeyIdentity } from "../keys/key-records";
 import { applyOperation, sameState, type KeyOperation, type KeyState, type OperationRefusal } from "../keys/key-state";
 import { authorize, effectiveScopes, type Need } from "../policy/authorize";
-import { fullBucket, refill, secondsUntilMidnight, secondsUntilTokens, utcDay, type Bucket, type Limits } from "./bucket";
+import { fullBucket, secondsUntilMidnight, secondsUntilTokens, utcDay, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
+import { grantLease, refillLedger, renewLease, reservedOn, takeReport, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
+import type { LeaseGrant } from "./leases";
 import { effectiveLimits } from "../policy/limits";
 
 export interface AdmitRequest {
@@ -44,10 +46,12 @@ export interface AdmitRequest {
   origin: string | null;
   /** Requests of this key the caller's isolate refused itself since its last call (refusal-memory.ts). */
   refusedMeanwhile?: number;
+  /** The isolate sees this key often: it asks for a token lease (leases.ts) with this request. */
+  lease?: { leaseId: string; want: number };
 }
 
 export type AdmitDecision =
-  | { ok: true; scopes: readonly string[]; rate: RateSnapshot }
+  | { ok: true; scopes: readonly string[]; rate: RateSnapshot; lease?: LeaseGrant }
   | {
       ok: false;
       code: ErrorCode;
@@ -70,6 +74,9 @@ export interface KeyChange {
   successor?: KeyIdentity;
 }
 
+/** The answer to `renewLease`: the lease renewed (or newly lent), or not. */
+export type RenewAnswer = ({ granted: true } & LeaseGrant) | { granted: false };
+
 export type ChangeOutcome =
   | { ok: true; state: KeyState; successor?: KeyState }
   | ({ ok: false } & OperationRefusal)
@@ -84,6 +91,8 @@ interface DayCount {
 
 interface UsageState {
   bucket: Bucket | null;
+  /** Tokens out on lease (lease-ledger.ts), by lease id. */
+  leases?: Record<string, LeaseRecord>;
   days: Record<string, DayCount>;
   /** Days whose latest totals D1 has not acknowledged. */
   unflushed: string[];
@@ -104,7 +113,8 @@ const MAX_TAKE_UPS = 3;
 export class KeyLimiter extends DurableObject<Env> {
   private state: KeyState | undefined;
   private unrecorded: AuditEntry | undefined;
-  private bucket: Bucket | null = null;
+  /** The bucket and the tokens out on lease; null until the key's first request. */
+  private ledger: Ledger | null = null;
   private days = new Map<string, DayCount>();
   private unflushed = new Set<string>();
   private lastUsedAt: number | null = null;
@@ -121,7 +131,7 @@ export class KeyLimiter extends DurableObject<Env> {
     if (ctx.storage.kv.get(LEGACY_POLICY) !== undefined) ctx.storage.kv.delete(LEGACY_POLICY);
     const usage = ctx.storage.kv.get<UsageState>(USAGE);
     if (usage !== undefined) {
-      this.bucket = usage.bucket;
+      this.ledger = usage.bucket === null ? null : { bucket: usage.bucket, leases: usage.leases ?? {} };
       this.days = new Map(Object.entries(usage.days));
       this.unflushed = new Set(usage.unflushed);
       this.lastUsedAt = usage.lastUsedAt;
@@ -154,8 +164,7 @@ export class KeyLimiter extends DurableObject<Env> {
     const now = Date.now();
     const refusal = authorize(state, request.need, request.origin, now);
     const limits = effectiveLimits(state.type, state.limits);
-    const bucket = refill(this.bucket ?? fullBucket(limits, now), limits, now);
-    this.bucket = bucket;
+    const ledger = this.ledgerAt(limits, now);
     const day = utcDay(now);
     const count = this.dayCount(day);
     if (request.refusedMeanwhile) {
@@ -165,11 +174,12 @@ export class KeyLimiter extends DurableObject<Env> {
 
     if (refusal !== null) {
       const keyStillValid = refusal.code !== "revoked_api_key" && refusal.code !== "expired_api_key";
-      return { ok: false, ...refusal, rate: keyStillValid ? snapshot(limits, bucket, count, now) : undefined };
+      return { ok: false, ...refusal, rate: keyStillValid ? this.snapshot(limits, count, now) : undefined };
     }
 
-    const dailyExhausted = count.requests >= limits.daily;
-    if (dailyExhausted || bucket.tokens < 1) {
+    // Day tokens out on lease count as used until their isolates report them.
+    const dailyExhausted = count.requests + reservedOn(ledger, day) >= limits.daily;
+    if (dailyExhausted || ledger.bucket.tokens < 1) {
       count.rejected++;
       this.counted(day, count);
       const violated: PolicyName = dailyExhausted ? "daily" : "burst";
@@ -179,17 +189,83 @@ export class KeyLimiter extends DurableObject<Env> {
         detail: dailyExhausted
           ? `This key has used its ${limits.daily} requests for today (UTC). The quota resets at 00:00 UTC; ask for a higher quota if you need one.`
           : `This key is over its rate limit of ${limits.rate} requests per second (burst ${limits.burst}). Retry after the Retry-After seconds, with exponential backoff.`,
-        rate: snapshot(limits, bucket, count, now),
+        rate: this.snapshot(limits, count, now),
         violated,
-        retryAfter: dailyExhausted ? secondsUntilMidnight(now) : secondsUntilTokens(bucket, limits),
+        retryAfter: dailyExhausted ? secondsUntilMidnight(now) : secondsUntilTokens(ledger.bucket, limits),
       };
     }
 
-    bucket.tokens -= 1;
+    ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - 1 };
     count.requests++;
     this.lastUsedAt = now;
     this.counted(day, count);
-    return { ok: true, scopes: effectiveScopes(state), rate: snapshot(limits, bucket, count, now) };
+    const scopes = effectiveScopes(state);
+    const lease = request.lease === undefined ? undefined : this.lend(state, limits, count, request.lease, now);
+    return lease === undefined ? { ok: true, scopes, rate: this.snapshot(limits, count, now) } : { ok: true, scopes, rate: this.snapshot(limits, count, now), lease };
+  }
+
+  /**
+   * An isolate's report on its lease (leases.ts): what it admitted and refused from it (counted
+   * for the day now), and either the lease renewed for what comes next, or not (`final`, a key
+   * that changed since the grant, nothing left to lend). Answers the RenewAnswer as JSON.
+   */
+  async renewLease(report: LeaseReport & { keyId: string }): Promise<string> {
+    const state = this.state ?? (await this.loadOnce(report.keyId));
+    const refused: RenewAnswer = { granted: false };
+    if (state === null) return JSON.stringify(refused);
+    const now = Date.now();
+    const limits = effectiveLimits(state.type, state.limits);
+    const ledger = this.ledgerAt(limits, now);
+    const day = utcDay(now);
+    const count = this.dayCount(day);
+    const reported = takeReport(ledger, report, now);
+    if (reported.requests !== 0 || reported.rejected !== 0) {
+      count.requests += reported.requests;
+      count.rejected += reported.rejected;
+      if (reported.requests > 0) this.lastUsedAt = now;
+    }
+    this.counted(day, count); // the ledger changed too: persisted with the counts
+    if (report.final || report.want < 1 || !usable(state, now)) return JSON.stringify(refused);
+    const leaseMs = configOf(this.env).leaseMs;
+    const answer = renewLease(ledger, limits, count.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(limits, leaseMs), leaseMs, version: state.version }, now);
+    const renewed: RenewAnswer = answer.granted ? { granted: true, ...this.grantOf(state, limits, count, answer) } : refused;
+    return JSON.stringify(renewed);
+  }
+
+  /** A lease for the isolate that asked, if LEASE_MS allows leases and there is something to lend. */
+  private lend(state: KeyState, limits: Limits, count: DayCount, asked: { leaseId: string; want: number }, now: number): LeaseGrant | undefined {
+    const leaseMs = configOf(this.env).leaseMs;
+    if (leaseMs === 0) return undefined;
+    const answer = grantLease(this.ledger!, limits, count.requests, { leaseId: asked.leaseId, want: asked.want, maxTokens: maxLeaseTokens(limits, leaseMs), leaseMs, version: state.version }, now);
+    if (!answer.granted) return undefined;
+    this.counted(utcDay(now), count); // persist the ledger with the counts
+    return this.grantOf(state, limits, count, answer);
+  }
+
+  private grantOf(state: KeyState, limits: Limits, count: DayCount, answer: Extract<LeaseAnswer, { granted: true }>): LeaseGrant {
+    const { type, status, scopes, expiresAt, allowedOrigins } = state;
+    return {
+      leaseId: answer.leaseId,
+      topUp: answer.topUp,
+      expiresAt: answer.expiresAt,
+      version: answer.version,
+      policy: { type, status, scopes, expiresAt, allowedOrigins },
+      scopes: effectiveScopes(state),
+      limits,
+      bucketTokens: this.ledger!.bucket.tokens,
+      dayUsed: count.requests + reservedOn(this.ledger!, utcDay(answer.expiresAt)),
+    };
+  }
+
+  /** The ledger refilled to `now` (a full bucket for a key's first request). */
+  private ledgerAt(limits: Limits, now: number): Ledger {
+    this.ledger ??= { bucket: fullBucket(limits, now), leases: {} };
+    refillLedger(this.ledger, limits, now);
+    return this.ledger;
+  }
+
+  private snapshot(limits: Limits, count: DayCount, now: number): RateSnapshot {
+    return { ...limits, tokens: this.ledger!.bucket.tokens, dayUsed: count.requests + reservedOn(this.ledger!, utcDay(now)), now };
   }
 
   /**
@@ -350,7 +426,8 @@ export class KeyLimiter extends DurableObject<Env> {
     const today = utcDay(Date.now());
     for (const day of this.days.keys()) if (day !== today && !this.unflushed.has(day)) this.days.delete(day);
     this.ctx.storage.kv.put<UsageState>(USAGE, {
-      bucket: this.bucket,
+      bucket: this.ledger?.bucket ?? null,
+      leases: this.ledger?.leases ?? {},
       days: Object.fromEntries(this.days),
       unflushed: [...this.unflushed],
       lastUsedAt: this.lastUsedAt,
@@ -403,8 +480,14 @@ function successorOf(rolled: KeyState, identity: KeyIdentity): Successor {
   return { state, identity: { ...identity, rolledFrom: rolled.keyId } };
 }
 
-function snapshot(limits: Limits, bucket: Bucket, count: DayCount, now: number): RateSnapshot {
-  return { ...limits, tokens: bucket.tokens, dayUsed: count.requests, now };
+/** A key a lease may still be lent for: active and not expired. */
+function usable(state: KeyState, now: number): boolean {
+  return state.status === "active" && (state.expiresAt === null || state.expiresAt > now);
+}
+
+/** The most tokens one lease holds: two lease lifetimes at the key's rate, at most its burst. */
+function maxLeaseTokens(limits: Limits, leaseMs: number): number {
+  return Math.max(1, Math.min(limits.burst, Math.ceil((limits.rate * leaseMs * 2) / 1000)));
 }
 
 /** The decision `KeyLimiter.admit` answered. */

@@ -1,0 +1,174 @@
+/**
+ * Token leases, the object's side (DESIGN.md "Token leases"). Pure: the KeyLimiter keeps a Ledger
+ * and calls these; the lease property test runs the same functions against simulated isolates.
+ *
+ * A lease hands an isolate up to N tokens of the key's bucket and N of today's quota, usable for
+ * at most LEASE_MS, so that a hot key's ingest requests need no call to this object. Exactness
+ * rests on two rules:
+ *  - Leased tokens are spent as far as the bucket knows. They leave the bucket when granted, and
+ *    while a lease is live the bucket refills only up to `burst − tokens out on live leases`, as
+ *    if they were still in it unused. Unused tokens come back when the isolate reports (renewal);
+ *    tokens of a lease that expired unreported never come back (an under-admit, never an over-).
+ *    So over any interval, admitted ≤ burst + rate × seconds, however many isolates lease.
+ *  - Leased day tokens stay reserved against the daily quota until the isolate has reported what
+ *    it used of them and said it will use no more (`final`), or the day is over. D1 counts what
+ *    isolates report; an isolate that dies holding a lease leaves its unreported requests
+ *    uncounted (at most that lease's tokens) and their reservation held until midnight.
+ *
+ * An isolate reports `used` as a running total per lease, so a report that is repeated, late or
+ * out of order counts nothing twice.
+ */
+import type { Limits } from "../policy/limits";
+import { refill, utcDay, type Bucket } from "./bucket";
+
+/** A lease as the object keeps it. */
+export interface LeaseRecord {
+  /** Tokens granted on this lease so far (a renewal tops it up). */
+  granted: number;
+  /** Tokens the isolate has reported using (a running total). */
+  used: number;
+  /** Requests the isolate reported refusing because the lease was used up (a running total). */
+  refused: number;
+  /** Requests this object refused (and counted as rejected) that the lease then admitted (a running total). */
+  overturned: number;
+  /** Epoch ms (the object's clock) after which the isolate may not use it. */
+  expiresAt: number;
+  /** The UTC day its tokens are reserved on. */
+  day: string;
+  /** The key's state version it was granted under: a change to the key ends it. */
+  version: number;
+}
+
+export interface Ledger {
+  /** Tokens not out on leases. */
+  bucket: Bucket;
+  leases: Record<string, LeaseRecord>;
+}
+
+/** The most leases a key has out at once; past it, isolates ask per request. */
+export const MAX_LEASES = 64;
+
+/** What an isolate sends when it renews or ends a lease. */
+export interface LeaseReport {
+  leaseId: string;
+  /** Tokens of this lease used so far, in all (not since the last report). */
+  usedTotal: number;
+  /** Requests refused because the lease was used up, in all. */
+  refusedTotal: number;
+  /** Requests this object refused that the lease then admitted, in all (their rejection is taken back). */
+  overturnedTotal: number;
+  /** Tokens wanted for the next LEASE_MS; 0 ends the lease. */
+  want: number;
+  /** The isolate will not use this lease again (it expired there, or was dropped). */
+  final: boolean;
+}
+
+export type LeaseAnswer =
+  /** More tokens (`topUp`) on the lease `leaseId` (the same id, or a new one), usable until `expiresAt`. */
+  | { granted: true; leaseId: string; topUp: number; expiresAt: number; version: number }
+  | { granted: false };
+
+const outstanding = (lease: LeaseRecord) => Math.max(0, lease.granted - lease.used);
+
+/** Tokens out on leases that are live at `at`. */
+export function liveLeased(ledger: Ledger, at: number): number {
+  let total = 0;
+  for (const lease of Object.values(ledger.leases)) if (lease.expiresAt > at) total += outstanding(lease);
+  return total;
+}
+
+/** Day tokens held by unreported leases of `day`, live or not. */
+export function reservedOn(ledger: Ledger, day: string): number {
+  let total = 0;
+  for (const lease of Object.values(ledger.leases)) if (lease.day === day) total += outstanding(lease);
+  return total;
+}
+
+/**
+ * The bucket at `now`, never refilled past `burst − tokens out on leases`. The leases counted are
+ * those live when the bucket was last refilled, so a lease that expired in between still holds
+ * the cap down for the whole gap: a smaller refill than an exact one, never a larger.
+ */
+export function refillLedger(ledger: Ledger, limits: Limits, now: number): void {
+  const cap = Math.max(0, limits.burst - liveLeased(ledger, ledger.bucket.at));
+  const refilled = refill(ledger.bucket, { ...limits, burst: cap }, now);
+  ledger.bucket = refilled;
+  const today = utcDay(now);
+  for (const [id, lease] of Object.entries(ledger.leases)) if (lease.day < today) delete ledger.leases[id];
+}
+
+/**
+ * How many tokens a lease may take now: what the isolate wants, at most `maxTokens`, an even
+ * share of the bucket with the other isolates holding live leases (so one cannot starve the
+ * rest), and what today's quota has left once `dayRequests` and every reservation are counted.
+ */
+export function leaseSize(ledger: Ledger, limits: Limits, dayRequests: number, want: number, maxTokens: number, now: number, leaseId?: string): number {
+  let holders = 0;
+  for (const [id, lease] of Object.entries(ledger.leases)) if (id !== leaseId && lease.expiresAt > now) holders++;
+  const share = Math.floor(ledger.bucket.tokens / (1 + holders));
+  const dayRoom = limits.daily - dayRequests - reservedOn(ledger, utcDay(now));
+  return Math.max(0, Math.min(Math.floor(want), maxTokens, share, dayRoom));
+}
+
+/** Grants a new lease `leaseId` (the bucket must be refilled first); answers what was granted. */
+export function grantLease(
+  ledger: Ledger,
+  limits: Limits,
+  dayRequests: number,
+  grant: { leaseId: string; want: number; maxTokens: number; leaseMs: number; version: number },
+  now: number,
+): LeaseAnswer {
+  if (Object.keys(ledger.leases).length >= MAX_LEASES) return { granted: false };
+  const tokens = leaseSize(ledger, limits, dayRequests, grant.want, grant.maxTokens, now);
+  if (tokens < 1) return { granted: false };
+  ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - tokens };
+  const expiresAt = now + grant.leaseMs;
+  ledger.leases[grant.leaseId] = { granted: tokens, used: 0, refused: 0, overturned: 0, expiresAt, day: utcDay(now), version: grant.version };
+  return { granted: true, leaseId: grant.leaseId, topUp: tokens, expiresAt, version: grant.version };
+}
+
+/**
+ * Takes an isolate's report: answers the requests it newly reports as admitted and as refused
+ * (to count for the day), and settles the lease — a final report gives its unused tokens back
+ * (to the bucket only while the lease is live: an expired lease's tokens are gone) and ends it.
+ */
+export function takeReport(
+  ledger: Ledger,
+  report: Pick<LeaseReport, "leaseId" | "usedTotal" | "refusedTotal" | "overturnedTotal" | "final">,
+  now: number,
+): { requests: number; rejected: number } {
+  const lease = ledger.leases[report.leaseId];
+  if (lease === undefined) return { requests: 0, rejected: 0 }; // unknown or already final: nothing more to count
+  const newlyUsed = Math.max(0, Math.min(report.usedTotal, lease.granted) - lease.used);
+  const newlyRefused = Math.max(0, report.refusedTotal - lease.refused);
+  const newlyOverturned = Math.max(0, Math.min(report.overturnedTotal, lease.granted) - lease.overturned);
+  lease.used += newlyUsed;
+  lease.refused += newlyRefused;
+  lease.overturned += newlyOverturned;
+  if (report.final) {
+    if (lease.expiresAt > now) ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens + outstanding(lease) };
+    delete ledger.leases[report.leaseId];
+  }
+  return { requests: newlyUsed, rejected: newlyRefused - newlyOverturned };
+}
+
+/**
+ * Renews a live lease in place: its unused tokens stay out (the isolate goes on using them), it
+ * is topped up to what the isolate wants for the next LEASE_MS and lives LEASE_MS from now. Not
+ * for a lease the key's change ended (`version`), nor one that is no longer live here.
+ */
+export function renewLease(
+  ledger: Ledger,
+  limits: Limits,
+  dayRequests: number,
+  renewal: { leaseId: string; want: number; maxTokens: number; leaseMs: number; version: number },
+  now: number,
+): LeaseAnswer {
+  const lease = ledger.leases[renewal.leaseId];
+  if (lease === undefined || lease.expiresAt <= now || lease.version !== renewal.version) return { granted: false };
+  const topUp = Math.max(0, leaseSize(ledger, limits, dayRequests, renewal.want - outstanding(lease), renewal.maxTokens, now, renewal.leaseId));
+  ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - topUp };
+  lease.granted += topUp;
+  lease.expiresAt = now + renewal.leaseMs;
+  return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt: lease.expiresAt, version: lease.version };
+}

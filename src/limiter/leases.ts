@@ -1,0 +1,207 @@
+/**
+ * Token leases, the isolate's side (the object's side and the rules: lease-ledger.ts).
+ *
+ * An isolate that sees a key's event-ingestion traffic often (LEASE_THRESHOLD requests within a
+ * second) asks the key's object for a lease with its next call, and from then on admits that
+ * key's ingest requests from the leased tokens with no I/O: the key's policy as of the grant
+ * (status, expiry, scopes, origins) is checked here with the same `authorize` the object uses.
+ * It renews the lease in the background before it runs low or out, reporting what it used; a
+ * change to the key ends the lease at its next renewal (LEASE_MS at most), or at once in the
+ * isolate that made it. When the lease is used up and not yet renewed, the request is refused
+ * here (429) rather than sent to an object whose bucket is lent out — a refusal is always safe.
+ *
+ * Only plain data lives here, never a promise or an I/O object: workerd forbids using those
+ * across requests. Each renewal runs inside one request's waitUntil.
+ */
+import { authorize, type KeyPolicy, type Need } from "../policy/authorize";
+import type { Limits } from "../policy/limits";
+import { secondsUntilMidnight } from "./bucket";
+import type { PolicyName, RateSnapshot } from "./headers";
+
+/** Requests of one key within a second, in one isolate, from which it asks for a lease. */
+export const LEASE_THRESHOLD = 20;
+/** Stop using a lease this long before the object's expiry: clocks of two machines differ a little. */
+export const EXPIRY_MARGIN_MS = 50;
+const MAX_TRACKED = 10_000;
+
+/** What the object sends with a grant or a renewal. */
+export interface LeaseGrant {
+  leaseId: string;
+  topUp: number;
+  /** Epoch ms, the object's clock. */
+  expiresAt: number;
+  version: number;
+  policy: KeyPolicy;
+  scopes: readonly string[];
+  limits: Limits;
+  /** The object's bucket (tokens not lent out) and today's count and reservations, for the headers. */
+  bucketTokens: number;
+  dayUsed: number;
+}
+
+/** A lease as this isolate holds it. */
+export interface HeldLease {
+  keyId: string;
+  leaseId: string;
+  version: number;
+  policy: KeyPolicy;
+  scopes: readonly string[];
+  limits: Limits;
+  /** Tokens granted on this lease so far, and used here so far (running totals, as reported). */
+  granted: number;
+  used: number;
+  /** Requests refused here because the lease was used up (a running total, as reported). */
+  refused: number;
+  /** Requests the object refused (and counted so) that this lease then admitted (a running total, as reported). */
+  overturned: number;
+  /** Epoch ms after which it is not used here (the object's expiry less a margin). */
+  usableUntil: number;
+  bucketTokens: number;
+  dayUsedAtGrant: number;
+  usedAtGrant: number;
+  /** A renewal is under way (at most one per lease). */
+  renewing: boolean;
+  /** The last grant gave less than was asked: the key is at its limit, so a used-up lease means 429. */
+  starved: boolean;
+}
+
+export type LeaseUse =
+  | { ok: true; scopes: readonly string[]; rate: RateSnapshot }
+  | { ok: false; code: "rate_limited" | "daily_quota_exceeded"; detail: string; rate: RateSnapshot; violated: PolicyName; retryAfter: number };
+
+const held = new Map<string, HeldLease>();
+/** Keys whose lease request is under way here, and since when: one at a time, or a burst of requests would each take one. */
+const asking = new Map<string, number>();
+/** Requests per key in this isolate: in the current second, and in the one before. */
+const traffic = new Map<string, { second: number; count: number; before: number }>();
+
+/** Counts a request of the key; answers its rate here (requests per second, the busier of the last two seconds). */
+export function noteTraffic(keyId: string, now: number): number {
+  const second = Math.floor(now / 1000);
+  let seen = traffic.get(keyId);
+  if (seen === undefined) {
+    if (traffic.size >= MAX_TRACKED) traffic.delete(traffic.keys().next().value!);
+    seen = { second, count: 0, before: 0 };
+    traffic.set(keyId, seen);
+  } else if (seen.second !== second) {
+    seen.before = seen.second === second - 1 ? seen.count : 0;
+    seen.second = second;
+    seen.count = 0;
+  }
+  seen.count++;
+  return Math.max(seen.count, seen.before);
+}
+
+/** Tokens worth asking for at `perSecond`: two lease lifetimes' worth. */
+export function tokensWanted(perSecond: number, leaseMs: number): number {
+  return Math.ceil((Math.max(LEASE_THRESHOLD, perSecond) * leaseMs * 2) / 1000);
+}
+
+/**
+ * The id of a new lease to ask for with this request, if this isolate holds none for the key and
+ * is not already asking (an answer lost in flight frees the key after a second).
+ */
+export function leaseToAsk(keyId: string, now: number): string | undefined {
+  if (held.has(keyId)) return undefined;
+  const since = asking.get(keyId);
+  if (since !== undefined && now - since < 1000) return undefined;
+  if (asking.size >= MAX_TRACKED) asking.delete(asking.keys().next().value!);
+  asking.set(keyId, now);
+  return crypto.randomUUID();
+}
+
+/** The lease request of the key has its answer (granted or not). */
+export function askedLease(keyId: string): void {
+  asking.delete(keyId);
+}
+
+export function heldLease(keyId: string): HeldLease | undefined {
+  return held.get(keyId);
+}
+
+/** Keeps a new lease (or the top-up of the one held), granted for `wanted` tokens. Answers the lease now held. */
+export function holdLease(keyId: string, grant: LeaseGrant, wanted: number): HeldLease {
+  const current = held.get(keyId);
+  const lease = leaseAfterGrant(keyId, current, grant, wanted);
+  if (lease !== current) {
+    if (held.size >= MAX_TRACKED) held.delete(held.keys().next().value!);
+    held.set(keyId, lease);
+  }
+  return lease;
+}
+
+/** The lease held after a grant: `current` topped up (the same lease renewed), or a new one. Pure but for `current`. */
+export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, grant: LeaseGrant, wanted: number): HeldLease {
+  const usableUntil = grant.expiresAt - EXPIRY_MARGIN_MS;
+  const renewed = current !== undefined && current.leaseId === grant.leaseId;
+  const starved = (renewed ? current.granted - current.used : 0) + grant.topUp < wanted;
+  const fromGrant = {
+    usableUntil,
+    version: grant.version,
+    policy: grant.policy,
+    scopes: grant.scopes,
+    limits: grant.limits,
+    bucketTokens: grant.bucketTokens,
+    dayUsedAtGrant: grant.dayUsed,
+    starved,
+  };
+  if (renewed) return Object.assign(current, fromGrant, { granted: current.granted + grant.topUp, usedAtGrant: current.used });
+  return { keyId, leaseId: grant.leaseId, granted: grant.topUp, used: 0, refused: 0, overturned: 0, usedAtGrant: 0, renewing: false, ...fromGrant };
+}
+
+/** Drops the key's lease here (it ended, or the key changed); answers it, to report it as final. */
+export function dropLease(keyId: string, leaseId?: string): HeldLease | undefined {
+  const lease = held.get(keyId);
+  if (lease === undefined || (leaseId !== undefined && lease.leaseId !== leaseId)) return undefined;
+  held.delete(keyId);
+  return lease;
+}
+
+/**
+ * This request, admitted or refused from the lease; undefined when the lease cannot answer it:
+ * expired, the key's policy as of the grant refuses it (the object gives the refusal), or used
+ * up while the key is not at its limit (the object may well admit it).
+ */
+export function useLease(lease: HeldLease, need: Need, origin: string | null, now: number): LeaseUse | undefined {
+  if (now >= lease.usableUntil) return undefined;
+  if (authorize(lease.policy, need, origin, now) !== null) return undefined;
+  if (lease.used < lease.granted) {
+    lease.used++;
+    return { ok: true, scopes: lease.scopes, rate: snapshotOf(lease, now) };
+  }
+  if (!lease.starved) return undefined;
+  lease.refused++;
+  const rate = snapshotOf(lease, now);
+  if (rate.dayUsed >= lease.limits.daily) {
+    return {
+      ok: false,
+      code: "daily_quota_exceeded",
+      detail: `This key has used its ${lease.limits.daily} requests for today (UTC). The quota resets at 00:00 UTC; ask for a higher quota if you need one.`,
+      rate,
+      violated: "daily",
+      retryAfter: secondsUntilMidnight(now),
+    };
+  }
+  return {
+    ok: false,
+    code: "rate_limited",
+    detail: `This key is over its rate limit of ${lease.limits.rate} requests per second (burst ${lease.limits.burst}). Retry after the Retry-After seconds, with exponential backoff.`,
+    rate,
+    violated: "burst",
+    retryAfter: Math.max(1, Math.ceil(1 / lease.limits.rate)),
+  };
+}
+
+/** Time to renew: a quarter of the lease left, or half of its life gone. */
+export function needsRenewal(lease: HeldLease, now: number, leaseMs: number): boolean {
+  if (lease.renewing) return false;
+  const left = lease.granted - lease.used;
+  const lentLastTime = lease.granted - lease.usedAtGrant;
+  return left * 4 <= lentLastTime || lease.usableUntil - now <= leaseMs / 2;
+}
+
+/** The headers' view from here: the object's bucket as of the grant plus what is left of this lease. */
+function snapshotOf(lease: HeldLease, now: number): RateSnapshot {
+  const dayUsed = lease.dayUsedAtGrant + lease.used - lease.usedAtGrant;
+  return { ...lease.limits, tokens: Math.max(0, lease.bucketTokens + lease.granted - lease.used), dayUsed, now };
+}

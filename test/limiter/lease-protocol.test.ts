@@ -1,0 +1,269 @@
+/**
+ * The token-lease protocol as a property (fast-check): N isolates with random arrivals, renewals
+ * that arrive late or are lost, crashes, key changes and a revoke, against the object's ledger
+ * (lease-ledger.ts) and each isolate's lease logic (leases.ts: leaseAfterGrant, useLease,
+ * needsRenewal) — the same functions the Worker runs. After every run:
+ *  - never over-admit: for any two admissions, those between them ≤ burst + rate × seconds, and
+ *    in all ≤ the daily quota;
+ *  - nothing is admitted later than LEASE_MS after the revoke;
+ *  - counts are exact: the object's count equals what was admitted, less what crashed isolates
+ *    admitted and never reported (at most their lease), and the refusals likewise.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { fullBucket, utcDay } from "../../src/limiter/bucket";
+import { grantLease, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
+import { leaseAfterGrant, needsRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
+import type { Limits } from "../../src/policy/limits";
+
+const NEED = { permission: "events:write", publicKey: true, action: "send events" } as const;
+const T0 = Date.UTC(2026, 11, 2, 10, 0, 0);
+
+/** The object's side, as KeyLimiter.decide and KeyLimiter.renewLease use the ledger. */
+class SimObject {
+  ledger: Ledger;
+  requests = 0;
+  rejected = 0;
+  version = 1;
+  revoked = false;
+  private nextLease = 0;
+
+  constructor(
+    readonly limits: Limits,
+    readonly leaseMs: number,
+  ) {
+    this.ledger = { bucket: fullBucket(limits, T0), leases: {} };
+  }
+
+  private grantOf(answer: { leaseId: string; topUp: number; expiresAt: number; version: number }, now: number): LeaseGrant {
+    return {
+      ...answer,
+      policy: { type: "public", status: this.revoked ? "revoked" : "active", scopes: null, expiresAt: null, allowedOrigins: null },
+      scopes: ["events:write"],
+      limits: this.limits,
+      bucketTokens: this.ledger.bucket.tokens,
+      dayUsed: this.requests + reservedOn(this.ledger, utcDay(now)),
+    };
+  }
+
+  admit(now: number, want: number): { status: number; grant?: LeaseGrant } {
+    refillLedger(this.ledger, this.limits, now);
+    if (this.revoked) return { status: 401 };
+    if (this.requests + reservedOn(this.ledger, utcDay(now)) >= this.limits.daily || this.ledger.bucket.tokens < 1) {
+      this.rejected++;
+      return { status: 429 };
+    }
+    this.ledger.bucket = { ...this.ledger.bucket, tokens: this.ledger.bucket.tokens - 1 };
+    this.requests++;
+    if (want === 0) return { status: 200 };
+    const answer = grantLease(this.ledger, this.limits, this.requests, { leaseId: `lease${this.nextLease++}`, want, maxTokens: maxTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
+    return answer.granted ? { status: 200, grant: this.grantOf(answer, now) } : { status: 200 };
+  }
+
+  renew(report: LeaseReport, now: number): LeaseGrant | null {
+    refillLedger(this.ledger, this.limits, now);
+    const counted = takeReport(this.ledger, report, now);
+    this.requests += counted.requests;
+    this.rejected += counted.rejected;
+    if (report.final || report.want < 1 || this.revoked) return null;
+    const answer = renewLease(this.ledger, this.limits, this.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
+    return answer.granted ? this.grantOf(answer, now) : null;
+  }
+}
+
+const maxTokens = (limits: Limits, leaseMs: number) => Math.max(1, Math.min(limits.burst, Math.ceil((limits.rate * leaseMs * 2) / 1000)));
+
+interface SimIsolate {
+  lease?: HeldLease;
+  crashed: boolean;
+  /** The lease it held when it crashed, and what that lease admitted or refused that was never reported. */
+  lostAdmitted: number;
+  lostRefused: number;
+  lostLease?: HeldLease;
+}
+
+interface InFlight {
+  isolate: number;
+  report: LeaseReport;
+  lease: HeldLease;
+}
+
+type Step =
+  | { kind: "request"; isolate: number; after: number }
+  | { kind: "deliver"; after: number }
+  | { kind: "lose"; after: number }
+  | { kind: "crash"; isolate: number; after: number }
+  | { kind: "relabel"; after: number }
+  | { kind: "revoke"; after: number };
+
+const step = (isolates: number): fc.Arbitrary<Step> =>
+  fc.oneof(
+    { weight: 12, arbitrary: fc.record({ kind: fc.constant("request" as const), isolate: fc.nat(isolates - 1), after: fc.integer({ min: 0, max: 40 }) }) },
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant("deliver" as const), after: fc.integer({ min: 0, max: 200 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("lose" as const), after: fc.integer({ min: 0, max: 50 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), isolate: fc.nat(isolates - 1), after: fc.integer({ min: 0, max: 50 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("relabel" as const), after: fc.integer({ min: 0, max: 50 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("revoke" as const), after: fc.integer({ min: 0, max: 300 }) }) },
+  );
+
+const scenario: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 5 }).chain((isolates) =>
+  fc.record({
+    isolates: fc.constant(isolates),
+    limits: fc.record({ rate: fc.integer({ min: 1, max: 60 }), burst: fc.integer({ min: 1, max: 80 }), daily: fc.integer({ min: 20, max: 400 }) }),
+    leaseMs: fc.integer({ min: 100, max: 2000 }),
+    want: fc.integer({ min: 1, max: 80 }),
+    steps: fc.array(step(isolates), { minLength: 1, maxLength: 300 }),
+  }),
+);
+
+interface Scenario {
+  isolates: number;
+  limits: Limits;
+  leaseMs: number;
+  want: number;
+  steps: Step[];
+}
+
+function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
+  const object = new SimObject(limits, leaseMs);
+  const isolates: SimIsolate[] = Array.from({ length: count }, () => ({ crashed: false, lostAdmitted: 0, lostRefused: 0 }));
+  const inFlight: InFlight[] = [];
+  const admitted: number[] = [];
+  let refused = 0;
+  let revokedAt: number | null = null;
+  let now = T0;
+
+  const send = (isolate: number, lease: HeldLease, final: boolean) => {
+    if (!final) lease.renewing = true;
+    inFlight.push({ isolate, lease, report: { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, overturnedTotal: lease.overturned, want: final ? 0 : want, final } });
+  };
+  const deliver = (message: InFlight) => {
+    const grant = object.renew(message.report, now);
+    const isolate = isolates[message.isolate]!;
+    message.lease.renewing = false;
+    if (message.report.final || isolate.crashed || isolate.lease !== message.lease) return;
+    if (grant === null) {
+      isolate.lease = undefined;
+      send(message.isolate, message.lease, true);
+    } else {
+      isolate.lease = leaseAfterGrant("key", message.lease, grant, want);
+    }
+  };
+
+  for (const s of steps) {
+    now += s.after;
+    switch (s.kind) {
+      case "request": {
+        const isolate = isolates[s.isolate]!;
+        if (isolate.crashed) break;
+        let lease = isolate.lease;
+        if (lease !== undefined && now >= lease.usableUntil && !lease.renewing) {
+          send(s.isolate, lease, true);
+          isolate.lease = lease = undefined;
+        }
+        if (lease !== undefined) {
+          const used = useLease(lease, NEED, null, now);
+          if (needsRenewal(lease, now, leaseMs)) send(s.isolate, lease, false);
+          if (used?.ok) {
+            admitted.push(now);
+            break;
+          }
+          if (used !== undefined) {
+            refused++;
+            break;
+          }
+        }
+        const answer = object.admit(now, lease === undefined ? want : 0);
+        if (answer.status === 200) {
+          admitted.push(now);
+          if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant, want);
+        } else if (answer.status === 429) {
+          const fallback = lease === undefined ? undefined : useLease(lease, NEED, null, now);
+          if (fallback?.ok) {
+            lease!.overturned++;
+            admitted.push(now);
+          } else refused++;
+        }
+        break;
+      }
+      case "deliver":
+        if (inFlight.length > 0) deliver(inFlight.shift()!);
+        break;
+      case "lose":
+        if (inFlight.length > 0) {
+          const lost = inFlight.shift()!;
+          lost.lease.renewing = false;
+          // A lost final report: the isolate retries it (reportFinal); a lost renewal is simply not answered.
+          if (lost.report.final) inFlight.push(lost);
+        }
+        break;
+      case "crash": {
+        const isolate = isolates[s.isolate]!;
+        if (isolate.crashed) break;
+        isolate.crashed = true;
+        isolate.lostLease = isolate.lease;
+        // Its messages already sent still arrive; nothing more comes from it.
+        isolate.lease = undefined;
+        break;
+      }
+      case "relabel":
+        object.version++;
+        break;
+      case "revoke":
+        if (revokedAt === null) {
+          object.revoked = true;
+          object.version++;
+          revokedAt = now;
+        }
+        break;
+    }
+  }
+  // The end: every message in flight arrives; every live isolate's lease expires and is reported.
+  now += 2 * leaseMs;
+  while (inFlight.length > 0) deliver(inFlight.shift()!);
+  for (const [index, isolate] of isolates.entries()) {
+    if (!isolate.crashed && isolate.lease !== undefined) {
+      send(index, isolate.lease, true);
+      isolate.lease = undefined;
+    }
+  }
+  while (inFlight.length > 0) deliver(inFlight.shift()!);
+  // What a crashed isolate's lease did that its messages (all arrived by now) never reported.
+  for (const isolate of isolates) {
+    const lease = isolate.lostLease;
+    if (lease === undefined) continue;
+    const record = object.ledger.leases[lease.leaseId];
+    isolate.lostAdmitted = lease.used - (record?.used ?? lease.used);
+    isolate.lostRefused = lease.refused - lease.overturned - (record === undefined ? lease.refused - lease.overturned : record.refused - record.overturned);
+  }
+  return { object, isolates, admitted, refused, revokedAt };
+}
+
+describe("token-lease protocol, property", () => {
+  it("never over-admits, stops within LEASE_MS of a revoke, and counts exactly what was reported", () => {
+    fc.assert(
+      fc.property(scenario, (input) => {
+        const { object, isolates, admitted, refused, revokedAt } = run(input);
+        const { burst, rate, daily } = input.limits;
+        // Any two admissions: those from the one to the other fit in the bucket and its refill.
+        for (let i = 0; i < admitted.length; i++) {
+          for (let j = i; j < admitted.length; j++) {
+            const seconds = (admitted[j]! - admitted[i]!) / 1000;
+            expect(j - i + 1, `admissions ${i}..${j} over ${seconds}s`).toBeLessThanOrEqual(burst + rate * seconds + 1e-6);
+          }
+        }
+        expect(admitted.length).toBeLessThanOrEqual(daily);
+        if (revokedAt !== null) for (const at of admitted) expect(at - revokedAt).toBeLessThanOrEqual(input.leaseMs);
+        const lostAdmitted = isolates.reduce((sum, isolate) => sum + isolate.lostAdmitted, 0);
+        const lostRefused = isolates.reduce((sum, isolate) => sum + isolate.lostRefused, 0);
+        expect(object.requests).toBe(admitted.length - lostAdmitted);
+        expect(object.rejected).toBe(refused - lostRefused);
+        // Every lease ended and was reported, but a crashed isolate's: its unreported requests are at most that lease's tokens.
+        const crashedLeases = isolates.filter((isolate) => isolate.lostLease !== undefined);
+        expect(Object.keys(object.ledger.leases).length).toBeLessThanOrEqual(crashedLeases.length);
+        for (const isolate of crashedLeases) expect(isolate.lostAdmitted).toBeLessThanOrEqual(isolate.lostLease!.granted);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+});

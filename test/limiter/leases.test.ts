@@ -1,0 +1,148 @@
+/**
+ * Token leases through the Worker (issue 13): a key whose event-ingestion traffic is hot in this
+ * isolate is admitted from leased tokens without a call per request; a cold key, a read, and a
+ * key changed through this isolate are not; a key changed elsewhere stops within LEASE_MS; the
+ * bucket is never exceeded; D1 counts every answer exactly once the leases are reported.
+ */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { configOf } from "../../src/config";
+import { utcDay } from "../../src/limiter/bucket";
+import { keyLimiter } from "../../src/limiter/client";
+import type { KeyLimiter } from "../../src/limiter/key-limiter";
+import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
+import { env, expectProblem, gateway, mintKey, newProject, operator, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
+
+const LEASE_MS = configOf(env).leaseMs;
+const event = (key: string, init: RequestInit = {}) => gateway("/v1/events", withKey(key, { method: "POST", body: '{"event":"e"}', ...init }));
+
+/** Sends `count` events at once; answers the statuses. */
+async function burst(key: string, count: number): Promise<number[]> {
+  const responses = await Promise.all(Array.from({ length: count }, () => event(key)));
+  await Promise.all(responses.map((res) => res.body?.cancel()));
+  return responses.map((res) => res.status);
+}
+
+/** Requests the key's object has counted today (admitted by it, or reported by a lease). */
+async function countedByObject(keyId: string): Promise<{ requests: number; rejected: number }> {
+  return runInDurableObject(keyLimiter(env, keyId), (instance: KeyLimiter) => {
+    const days = (instance as unknown as { days: Map<string, { requests: number; rejected: number }> }).days;
+    return { ...(days.get(utcDay(Date.now())) ?? { requests: 0, rejected: 0 }) };
+  });
+}
+
+async function d1Usage(keyId: string): Promise<{ requests: number; rejected: number } | null> {
+  await runDurableObjectAlarm(keyLimiter(env, keyId));
+  return env.DB.prepare("SELECT requests, rejected FROM usage_daily WHERE key_id = ?1 AND day = ?2")
+    .bind(keyId, utcDay(Date.now()))
+    .first<{ requests: number; rejected: number }>();
+}
+
+/** A hot key: a burst of events past the threshold, so that this isolate holds a lease for it. */
+async function heat(key: MintedKey): Promise<void> {
+  const statuses = await burst(key.key, LEASE_THRESHOLD + 10);
+  expect(statuses.every((status) => status === 200)).toBe(true);
+  expect(heldLease(key.id), "a lease after a burst past the threshold").toBeDefined();
+}
+
+describe("token leases", () => {
+  it("engage on a hot key: its events are admitted without a call each, and D1 counts them exactly once reported", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    const lease = heldLease(key.id)!;
+    const usedBefore = lease.used;
+    let admitted = 0;
+    for (let i = 0; i < 40; i++) if ((await event(key.key)).status === 200) admitted++;
+    expect(admitted).toBe(40);
+    // Most were admitted from the lease (renewed in place as it ran low), not by a call each.
+    expect(heldLease(key.id)).toBe(lease);
+    expect(lease.used - usedBefore).toBeGreaterThanOrEqual(30);
+    await settleCounts();
+    expect(heldLease(key.id)).toBeUndefined(); // ended and reported
+    expect(await d1Usage(key.id)).toEqual({ requests: LEASE_THRESHOLD + 10 + 40, rejected: 0 });
+  });
+
+  it("do not engage on a cold key: each request asks the object", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    for (let i = 0; i < 5; i++) expect((await event(key.key)).status).toBe(200);
+    expect(heldLease(key.id)).toBeUndefined();
+    expect((await countedByObject(key.id)).requests).toBe(5);
+  });
+
+  it("reads never use a lease: a hot key's read is decided by its object, with the key as it is now", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    const before = (await countedByObject(key.id)).requests;
+    const read = await gateway("/v1/export", withKey(key.key));
+    expect(read.status).toBe(200);
+    expect((await countedByObject(key.id)).requests).toBe(before + 1);
+    // Scopes changed elsewhere (straight at the object, as another isolate would): the next read sees it.
+    await keyLimiter(env, key.id).change({ keyId: key.id, op: { kind: "update", scopes: ["events:write"] }, audit: { actor: "operator", action: "key.update", ip: null } });
+    await expectProblem(await gateway("/v1/export", withKey(key.key)), 403, "insufficient_permissions", key.key);
+  });
+
+  it("a revoke through this isolate stops the key at its very next request", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    await heat(key);
+    expect((await operator("DELETE", `/keys/${key.id}`)).status).toBe(200);
+    expect(heldLease(key.id)).toBeUndefined();
+    await expectProblem(await event(key.key), 401, "revoked_api_key", key.key);
+  });
+
+  it("a revoke made elsewhere stops a leased key here within LEASE_MS, and what it admitted meanwhile is counted", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    // Another isolate's revoke: straight at the object, so this isolate's lease is not dropped.
+    const outcome = await keyLimiter(env, key.id).change({ keyId: key.id, op: { kind: "revoke" }, audit: { actor: "operator", action: "key.revoke", ip: null } });
+    expect(outcome.ok).toBe(true);
+    const revokedAt = Date.now();
+    let lastAdmitted = revokedAt;
+    let admittedAfter = 0;
+    for (;;) {
+      const res = await event(key.key);
+      if (res.status === 200) {
+        admittedAfter++;
+        lastAdmitted = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
+      await expectProblem(res, 401, "revoked_api_key", key.key);
+      break;
+    }
+    expect(lastAdmitted - revokedAt).toBeLessThanOrEqual(LEASE_MS);
+    await settleCounts();
+    expect((await d1Usage(key.id))?.requests).toBe(LEASE_THRESHOLD + 10 + admittedAfter);
+  });
+
+  it("never admit more than burst + rate × seconds, however hard the key is hammered, and D1 counts every answer", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    await setLimits(key.id, { rate: 20, burst: 40 });
+    const started = Date.now();
+    const statuses: number[] = [];
+    while (Date.now() - started < 2_500) statuses.push(...(await burst(key.key, 25)));
+    const elapsed = (Date.now() - started) / 1000;
+    const admitted = statuses.filter((status) => status === 200).length;
+    const refused = statuses.filter((status) => status === 429).length;
+    expect(admitted + refused).toBe(statuses.length);
+    expect(admitted).toBeLessThanOrEqual(40 + 20 * elapsed);
+    expect(admitted).toBeGreaterThanOrEqual(40); // the burst is there to be used
+    await settleCounts();
+    expect(await d1Usage(key.id)).toEqual({ requests: admitted, rejected: refused });
+  }, 30_000);
+
+  it("LEASE_MS 0 turns them off: every request asks the object", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const noLeases = { ...env, LEASE_MS: "0" };
+    const { default: worker } = await import("../../src/index");
+    for (let i = 0; i < LEASE_THRESHOLD + 10; i++) {
+      const res = await worker.fetch(new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })), noLeases, {
+        waitUntil() {},
+        passThroughOnException() {},
+        props: {},
+      } as unknown as ExecutionContext);
+      expect(res.status).toBe(200);
+    }
+    expect(heldLease(key.id)).toBeUndefined();
+    expect((await countedByObject(key.id)).requests).toBe(LEASE_THRESHOLD + 10);
+  });
+});
