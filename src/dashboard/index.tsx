@@ -205,8 +205,8 @@ function managerOf(c: DashboardContext): Manager {
 const actor = (c: DashboardContext, action: AuditEntry["action"]) => actorOf(c, managerOf(c), action);
 
 const NOTICES: Record<string, string> = {
-  updated: "Saved. The new settings are in force on the key's next request, in every location.",
-  revoked: "Revoked. Every request with this key is refused from the next one on, in every location.",
+  updated: "Saved. The new settings are in force on the key's next request, in every location (events a busy key is sending: within 2 seconds at most).",
+  revoked: "Revoked. Every request with this key is refused from the next one on, in every location (events a busy key is sending: within 2 seconds at most).",
 };
 
 dashboard.get("/keys", async (c) => {

@@ -348,7 +348,7 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
             <form method="post" action={`/dashboard/keys/${record.id}/revoke`}>
               <label class="plain">
                 <input type="checkbox" name="confirm" value="yes" required /> Every request with this key is refused from the
-                next one on, everywhere. This cannot be undone.
+                next one on, everywhere (events a busy key is sending: within 2 seconds at most). This cannot be undone.
               </label>
               <button type="submit">Revoke key</button>
             </form>

@@ -1,4 +1,4 @@
-/** PATCH /v1/api_keys/{id} — label, scopes, allowed origins; in force on the very next request. */
+/** PATCH /v1/api_keys/{id} — label, scopes, allowed origins; in force on the very next request (a leased key's events: within LEASE_MS). */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
 import { readKey, updateKey } from "../../lifecycle";
@@ -10,7 +10,7 @@ export const route = createRoute({
   method: "patch",
   path: "/v1/api_keys/{id}",
   summary: "Update an API key",
-  description: "Needs a secret key with projects:write. Changes reach the key's limiter at once: the next request sees them, in every location. A revoked key cannot be changed (409).",
+  description: "Needs a secret key with projects:write. Changes reach the key's limiter at once: the next request sees them, in every location — except the events of a key busy enough to be admitted from a token lease, which see them within LEASE_MS (1 s by default, 2 s at most). A revoked key cannot be changed (409).",
   security: SECURITY,
   request: { params: keyIdParam, body: { required: true, content: { "application/json": { schema: keyChangesBody } } } },
   responses: { 200: jsonAnswer(keyView, "The key as changed"), ...problems(404, 409) },
