@@ -63,9 +63,11 @@ const CONFIG = {
     return origin;
   })(),
   inspectorPort: 9329,
+  /** The distance model: every call to a key's object waits this long first (bench/instrumented-gateway.ts). */
+  limiterRttMs: intEnv("BENCH_LIMITER_RTT_MS", 0, 0),
   route: "POST /v1/events",
 };
-const TARGETS = { ratio: 0.6, d1StatementsPer1000: 5, kvReadsPer1000: 1 };
+const TARGETS = { ratio: 0.6, d1StatementsPer1000: 5, kvReadsPer1000: 1, hotKeyRatio: 0.8, limiterCallsPer1000: 10 };
 /** Largest share of non-2xx answers (or socket errors) a valid run may have. */
 const MAX_BAD_SHARE = 0.001;
 /** Other processes' CPU use (in cores) above which a slice, and its round, count as noisy. */
@@ -80,7 +82,12 @@ const NOISY_CORES = 0.15;
  * changes (gateway/baseline per round) rather than against another run's figures.
  */
 const BASELINE_REF = process.env.BENCH_BASELINE || null;
-const ALL_SCENARIOS = ["passthrough", "bucket", "contract", "gateway", ...(BASELINE_REF === null ? [] : ["baseline"])];
+/**
+ * hotkey: the gateway (its own instance, so its own counters) with every connection on one key —
+ * the case token leases are for; binding: a peer, the pass-through behind Cloudflare's Rate
+ * Limiting binding (Miniflare's simulation), one limit() per request.
+ */
+const ALL_SCENARIOS = ["passthrough", "bucket", "contract", "gateway", "hotkey", "binding", ...(BASELINE_REF === null ? [] : ["baseline"])];
 // A subset (BENCH_SCENARIOS=gateway,bucket) only for the profiling modes; a measured run needs all.
 const SCENARIOS = (() => {
   if (!process.env.BENCH_PROFILE || !process.env.BENCH_SCENARIOS) return ALL_SCENARIOS;
@@ -225,6 +232,7 @@ async function build(wrangler) {
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "passthrough.ts")], outfile: path.join(BUILD_DIR, "passthrough.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "minimal-bucket.ts")], outfile: path.join(BUILD_DIR, "bucket.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "contract-bucket.ts")], outfile: path.join(BUILD_DIR, "contract.js") });
+  await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "peer-ratelimit-binding.ts")], outfile: path.join(BUILD_DIR, "binding.js") });
   if (BASELINE_REF !== null) {
     try {
       execFileSync("git", ["-C", ROOT, "rev-parse", "--verify", "--quiet", `${BASELINE_REF}^{commit}`], { stdio: "ignore" });
@@ -262,14 +270,14 @@ function miniflareOptions(wrangler, originUrl) {
   // Every scenario reaches the same origin the same way: by HTTP, or by the service binding.
   const toOrigin = originUrl === null ? { serviceBindings: { ORIGIN: "origin" } } : {};
   const originVars = originUrl === null ? {} : { ORIGIN_URL: originUrl };
-  /** The gateway built as `<name>.js`, with wrangler.jsonc's vars and bindings. */
-  const gatewayWorker = (name) => ({
+  /** The gateway built as `<script>.js`, with wrangler.jsonc's vars and bindings. */
+  const gatewayWorker = (name, script = name) => ({
     name,
     modules: true,
-    scriptPath: path.join(BUILD_DIR, `${name}.js`),
+    scriptPath: path.join(BUILD_DIR, `${script}.js`),
     compatibilityDate,
     compatibilityFlags,
-    bindings: { ...wrangler.vars, ...SECRETS, ...originVars },
+    bindings: { ...wrangler.vars, ...SECRETS, ...originVars, BENCH_LIMITER_RTT_MS: String(CONFIG.limiterRttMs) },
     kvNamespaces: Object.fromEntries(wrangler.kv_namespaces.map((kv) => [kv.binding, `bench-${kv.binding}`])),
     d1Databases: Object.fromEntries(wrangler.d1_databases.map((db) => [db.binding, `bench-${db.binding}`])),
     durableObjects: Object.fromEntries(
@@ -290,6 +298,20 @@ function miniflareOptions(wrangler, originUrl) {
     },
     workers: [
       gatewayWorker("gateway"),
+      // The same gateway again, for the hot key alone: its own isolate, counters and objects.
+      gatewayWorker("hotkey", "gateway"),
+      {
+        name: "binding",
+        modules: true,
+        scriptPath: path.join(BUILD_DIR, "binding.js"),
+        compatibilityDate,
+        compatibilityFlags,
+        // Far above what the bench sends: the peer admits everything, as the gateway's keys do.
+        ratelimits: { RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000_000, period: 60 } } },
+        bindings: originVars,
+        ...toOrigin,
+        unsafeDirectSockets: direct,
+      },
       // The same KV and D1 ids as the gateway (so the same keys), its own Durable Objects.
       ...(BASELINE_REF === null ? [] : [gatewayWorker("baseline")]),
       {
@@ -390,7 +412,7 @@ async function checkPaths(urls, keys) {
       if (response.status !== 200 || !text.includes('"origin":"bench"')) {
         throw new Error(`${scenario}: POST /v1/events answered ${response.status} ${text.slice(0, 300)}`);
       }
-      if (["gateway", "baseline", "contract"].includes(scenario) && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
+      if (["gateway", "hotkey", "baseline", "contract"].includes(scenario) && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
         throw new Error(`${scenario}: the forwarded answer lacks X-Request-Id or RateLimit headers`);
       }
     }
@@ -500,7 +522,9 @@ function startLoader() {
 
 async function main() {
   const startedAt = new Date();
-  const budgetMs = ((CONFIG.rounds + CONFIG.maxExtraRounds) * 2 * (CONFIG.sliceSeconds + 1) + 2 * (CONFIG.warmupSeconds + 1) + 120) * 1000;
+  // Every slice of every round (and the warm-up), plus setup, the two hot-key checks' waits for flushes, and slack.
+  const budgetMs =
+    ((CONFIG.rounds + CONFIG.maxExtraRounds) * SCENARIOS.length * (CONFIG.sliceSeconds + 1) + SCENARIOS.length * (CONFIG.warmupSeconds + 1) + 2 * 10 + 120) * 1000;
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: still running after ${budgetMs / 1000} s, giving up\n`);
     process.exitCode = 1;
@@ -542,10 +566,15 @@ async function main() {
     passthrough: (await state.mf.unsafeGetDirectURL("passthrough")).href,
     bucket: (await state.mf.unsafeGetDirectURL("bucket")).href,
     contract: (await state.mf.unsafeGetDirectURL("contract")).href,
+    hotkey: (await state.mf.unsafeGetDirectURL("hotkey")).href,
+    binding: (await state.mf.unsafeGetDirectURL("binding")).href,
     ...(BASELINE_REF === null ? {} : { baseline: (await state.mf.unsafeGetDirectURL("baseline")).href }),
   };
   const migrations = await applyMigrations(await state.mf.getD1Database("DB", "gateway"), wrangler);
   const { projectId, keys } = await createKeys(urls.gateway, CONFIG.keys);
+  // The hot key: one secret key for every connection of the hotkey scenario, limits raised as the others'.
+  const hot = await operator(urls.gateway, "POST", "/_operator/keys", { project_id: projectId, type: "secret", environment: "test", label: "bench hot key (leases)" });
+  await operator(urls.gateway, "PUT", `/_operator/keys/${hot.id}/limits`, { rate: 1_000_000, burst: 10_000_000, daily: 1_000_000_000 });
   await checkPaths(urls, keys);
   log(`bench: workerd ${workerdVersion} (pid ${workerdPid}${pinnedWorkerd ? ", CPU 0" : ""}), load generator${hasTaskset ? " and this process on CPU 1" : " unpinned"}`);
   log(`bench: ${keys.length} keys, ${CONFIG.connections} connections, ${CONFIG.route} with a ${EVENT_BODY.length}-byte JSON body`);
@@ -573,7 +602,7 @@ async function main() {
       url: new URL("/v1/events", urls[scenario]).href,
       seconds,
       connections: CONFIG.connections,
-      keys: sliceKeys,
+      keys: scenario === "hotkey" ? [hot.key] : sliceKeys,
       body: EVENT_BODY,
     });
     const wallMs = performance.now() - wall0;
@@ -635,7 +664,36 @@ async function main() {
     };
   }
 
+  /**
+   * The hotkey scenario's own figures: its KeyLimiter's calls (admits, lease renewals and
+   * reports) per 1,000 requests over the rounds, and D1 exact — once the leases have ended and
+   * the object has flushed, D1 holds every 2xx the hotkey gateway answered, warm-up included.
+   */
+  async function hotKeyLeases() {
+    const after = await (await fetch(new URL("/__bench/counters", urls.hotkey))).json();
+    const calls = after.limiterCalls.admit + after.limiterCalls.recordRefused + after.limiterCalls.renewLease;
+    const leaseMs = Number(wrangler.vars.LEASE_MS ?? 1000);
+    await sleep(leaseMs + HOT_KEY_FLUSH_WAIT_MS);
+    const db = await state.mf.getD1Database("DB", "gateway");
+    const row = await db
+      .prepare("SELECT requests, rejected FROM usage_daily WHERE key_id = ?1 AND day = ?2")
+      .bind(hot.id, new Date().toISOString().slice(0, 10))
+      .first();
+    // The path check sent one request per key to every scenario, the hot key's only through hotkey's warm-up.
+    const answered = hotWarmup.requests.ok2xx + after.requests.ok2xx;
+    return {
+      key: hot.id,
+      requests: after.requests.total,
+      limiterCalls: after.limiterCalls,
+      limiterCallsPer1000: after.requests.total > 0 ? round((calls / after.requests.total) * 1000, 2) : null,
+      answered2xx: answered,
+      inD1: { requests: row?.requests ?? 0, rejected: row?.rejected ?? 0 },
+      d1Exact: (row?.requests ?? 0) === answered && (row?.rejected ?? 0) === 0,
+    };
+  }
+
   // Warm-up: isolates compiled, key caches filled, Durable Objects loaded; then counters reset.
+  await fetch(new URL("/__bench/counters", urls.hotkey), { method: "POST" }); // from here on, only the hot key's traffic
   log(`bench: warm-up, ${CONFIG.warmupSeconds} s per scenario`);
   const warmup = {};
   for (const scenario of SCENARIOS) {
@@ -698,6 +756,7 @@ async function main() {
     return;
   }
   await fetch(new URL("/__bench/counters", urls.gateway), { method: "POST" });
+  const hotWarmup = await (await fetch(new URL("/__bench/counters", urls.hotkey), { method: "POST" })).json();
   const logLinesAtReset = logStats.lines;
 
   log(`bench: ${CONFIG.rounds} rounds × ${SCENARIOS.length} scenarios × ${CONFIG.sliceSeconds} s, order rotating`);
@@ -715,13 +774,15 @@ async function main() {
     const bucketRatio = inRound.bucket.reqPerSec / inRound.passthrough.reqPerSec;
     const contractRatio = inRound.contract.reqPerSec / inRound.passthrough.reqPerSec;
     const overBaseline = BASELINE_REF === null ? null : inRound.gateway.reqPerSec / inRound.baseline.reqPerSec;
+    const hotKeyRatio = inRound.hotkey.reqPerSec / inRound.passthrough.reqPerSec;
+    const bindingRatio = inRound.binding.reqPerSec / inRound.passthrough.reqPerSec;
     const otherLoad = Math.max(...SCENARIOS.map((s) => inRound[s].foreignCpuUtil));
     const noisy = otherLoad > NOISY_CORES;
-    allRounds.push({ round: r + 1, order, ratio, bucketRatio, contractRatio, overBaseline, otherLoad, noisy, slices: inRound });
+    allRounds.push({ round: r + 1, order, ratio, bucketRatio, contractRatio, overBaseline, hotKeyRatio, bindingRatio, otherLoad, noisy, slices: inRound });
     log(
       `  round ${r + 1}: ` +
         order.map((s) => `${s} ${Math.round(inRound[s].reqPerSec)} req/s`).join(", ") +
-        `, ratio ${ratio.toFixed(2)}` +
+        `, ratio ${ratio.toFixed(2)}, hot key ${hotKeyRatio.toFixed(2)}, binding peer ${bindingRatio.toFixed(2)}` +
         (overBaseline === null ? "" : `, gateway/baseline ${overBaseline.toFixed(3)}`) +
         (noisy ? `  (noisy: other processes used ${Math.round(otherLoad * 100)} % of a core${r + 1 < maxRounds ? ", one more round" : ""})` : ""),
     );
@@ -737,6 +798,7 @@ async function main() {
 
   let counters = await (await fetch(new URL("/__bench/counters", urls.gateway))).json();
   const gatewayLogLines = logStats.lines - logLinesAtReset;
+  const hotLeases = await hotKeyLeases();
   const hotKey = await hotKeySlice();
 
   // ---- aggregate
@@ -846,8 +908,27 @@ async function main() {
     failures.push(`instrumentation: the gateway counted ${gatewayRequests} requests, fewer than autocannon's answers`);
   }
 
+  const hotKeyRatio = median(usedRounds.map((x) => x.hotKeyRatio));
+  const hotOverBinding = median(usedRounds.map((x) => x.slices.hotkey.reqPerSec / x.slices.binding.reqPerSec));
+  const hotP50Delta = median(usedRounds.map((x) => x.slices.hotkey.latencyMs.p50 - x.slices.passthrough.latencyMs.p50));
+  const hotP99Delta = median(usedRounds.map((x) => x.slices.hotkey.latencyMs.p99 - x.slices.passthrough.latencyMs.p99));
+  const notMeasured = (target) => ({ value: null, target, pass: false, note: "not measured yet (issue 13: next session)" });
   const targets = {
     ratio: { value: round(ratio, 3), target: `>= ${TARGETS.ratio}`, pass: ratio >= TARGETS.ratio },
+    hotKeyRatio: { value: round(hotKeyRatio, 3), target: `>= ${TARGETS.hotKeyRatio}`, pass: hotKeyRatio >= TARGETS.hotKeyRatio },
+    aboveBindingPeer: { value: round(hotOverBinding, 3), target: "> 1 (hot key req/s over the binding peer's, median of rounds)", pass: hotOverBinding > 1 },
+    limiterCallsPer1000: { value: hotLeases.limiterCallsPer1000, target: `<= ${TARGETS.limiterCallsPer1000}`, pass: hotLeases.limiterCallsPer1000 !== null && hotLeases.limiterCallsPer1000 <= TARGETS.limiterCallsPer1000 },
+    d1Exact: { value: hotLeases.d1Exact, target: "D1 = the hot key's 2xx answers", pass: hotLeases.d1Exact },
+    distanceP50DeltaMs:
+      CONFIG.limiterRttMs === 0
+        ? notMeasured("<= 5 (run with BENCH_LIMITER_RTT_MS=50)")
+        : {
+            value: round(hotP50Delta, 2),
+            target: `<= 5 ms (hot key p50 − pass-through p50, every object call ${CONFIG.limiterRttMs} ms away)`,
+            pass: hotP50Delta <= 5,
+            p99DeltaMs: round(hotP99Delta, 2),
+          },
+    coldKeysRatio: notMeasured("no worse than before leases"),
     d1StatementsPer1000: {
       value: instrumentation.d1StatementsPer1000,
       target: `<= ${TARGETS.d1StatementsPer1000}`,
@@ -924,9 +1005,14 @@ async function main() {
             gatewayOverBaselineCpuPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest / scenarios.baseline.total.workerdCpuUsPerRequest, 3),
           }),
       bucketCpuOverheadUsPerRequest: round(scenarios.bucket.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
+      hotKeyOverPassthroughReqPerSec: round(hotKeyRatio, 3),
+      hotKeyPerRound: usedRounds.map((x) => round(x.hotKeyRatio, 3)),
+      bindingPeerOverPassthroughReqPerSec: round(median(usedRounds.map((x) => x.bindingRatio)), 3),
+      hotKeyOverBindingPeerReqPerSec: round(hotOverBinding, 3),
     },
     instrumentation,
     hotKey,
+    hotKeyLeases: hotLeases,
     targets,
     workerdErrorLogs: logStats.errors,
   };
@@ -959,7 +1045,7 @@ function printTable(r) {
   log("");
   log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
   const c = r.scenarios.contract;
-  const rows = [["passthrough", p], ["bucket", b], ["contract", c], ["gateway", g], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
+  const rows = [["passthrough", p], ["bucket", b], ["contract", c], ["gateway", g], ["hotkey", r.scenarios.hotkey], ["binding", r.scenarios.binding], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
   for (const [name, s] of rows) {
     log(
       `${padEnd(name, 12)}${pad(s.median.reqPerSec.toFixed(0), 16)}${pad(s.median.p50Ms.toFixed(1), 9)}${pad(s.median.p99Ms.toFixed(1), 9)}` +
@@ -969,6 +1055,13 @@ function printTable(r) {
   log("");
   const t = r.targets;
   log(`${padEnd("gateway / passthrough req/s (median of rounds)", 50)}${pad(t.ratio.value.toFixed(2), 8)}   target ${padEnd(t.ratio.target, 7)} ${mark(t.ratio)}`);
+  log(`${padEnd("hot key (one key, all connections) / passthrough", 50)}${pad(t.hotKeyRatio.value.toFixed(2), 8)}   target ${padEnd(t.hotKeyRatio.target, 7)} ${mark(t.hotKeyRatio)}`);
+  log(`${padEnd("hot key / Rate Limiting binding peer", 50)}${pad(t.aboveBindingPeer.value.toFixed(2), 8)}   target > 1    ${mark(t.aboveBindingPeer)}`);
+  log(`${padEnd("hot key: its KeyLimiter's calls per 1,000 requests", 50)}${pad(t.limiterCallsPer1000.value?.toFixed(2) ?? "-", 8)}   target ${padEnd(t.limiterCallsPer1000.target, 7)} ${mark(t.limiterCallsPer1000)}`);
+  if (t.distanceP50DeltaMs.value !== null) {
+    log(`${padEnd(`hot key p50 − pass-through p50, objects ${r.config.limiterRttMs} ms away`, 50)}${pad(t.distanceP50DeltaMs.value.toFixed(1), 8)}   target <= 5   ${mark(t.distanceP50DeltaMs)}  (p99 ${t.distanceP50DeltaMs.p99DeltaMs.toFixed(1)} ms)`);
+  }
+  log(`${padEnd("hot key: D1 count = 2xx answers", 50)}${pad(String(t.d1Exact.value), 8)}   ${"".padEnd(15)}${mark(t.d1Exact)}  (${r.hotKeyLeases.inD1.requests} in D1, ${r.hotKeyLeases.answered2xx} answered)`);
   log(`${padEnd("D1 statements per 1,000 gateway requests", 50)}${pad(t.d1StatementsPer1000.value.toFixed(2), 8)}   target ${padEnd(t.d1StatementsPer1000.target, 7)} ${mark(t.d1StatementsPer1000)}`);
   log(`${padEnd("KV reads per 1,000 gateway requests", 50)}${pad(t.kvReadsPer1000.value.toFixed(2), 8)}   target ${padEnd(t.kvReadsPer1000.target, 7)} ${mark(t.kvReadsPer1000)}`);
   log(

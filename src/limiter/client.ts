@@ -13,6 +13,7 @@ import type { KeyState } from "../keys/key-state";
 import { PUBLIC_KEY_SCOPES, type Need } from "../policy/authorize";
 import type { RouteRule } from "../policy/routes";
 import { readDecision, type AdmitDecision, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
+import { isRevokedRefusal, knownRevoked, rememberRevoked } from "./revoked-keys";
 import {
   askedLease,
   dropLease,
@@ -22,6 +23,7 @@ import {
   LEASE_THRESHOLD,
   needsRenewal,
   noteTraffic,
+  startRenewal,
   tokensWanted,
   useLease,
   type HeldLease,
@@ -72,6 +74,8 @@ export async function admitKey(
   origin: string | null,
   deadline: Deadline,
 ): Promise<Admitted | Refused | Unavailable> {
+  const revoked = knownRevoked(facts.keyId);
+  if (revoked !== undefined) return revoked;
   const need = { permission: route.permission, publicKey: route.publicKey, action: route.action };
   const leaseMs = route.class === "ingest" ? configOf(env).leaseMs : 0;
   let askLease: { leaseId: string; want: number } | undefined;
@@ -123,6 +127,7 @@ export async function admitKey(
       }
       if (isLimitRefusal(decision)) rememberRefusal(slot, decision);
       else settleRefusal(slot);
+      if (isRevokedRefusal(decision)) rememberRevoked(facts.keyId, decision);
       return decision;
     }
   } catch {
@@ -154,7 +159,7 @@ function keepLease(env: Env, keyId: string, grant: LeaseGrant, wanted: number, w
  * key changed, or it has nothing to lend) is dropped here at once and reported as final.
  */
 async function renewLease(env: Env, lease: HeldLease, want: number, waitUntil: (promise: Promise<unknown>) => void): Promise<void> {
-  lease.renewing = true;
+  if (!startRenewal(lease, Date.now())) return;
   let answer: RenewAnswer;
   try {
     answer = JSON.parse(await keyLimiter(env, lease.keyId).renewLease(reportOf(lease, want, false))) as RenewAnswer;
@@ -169,6 +174,7 @@ async function renewLease(env: Env, lease: HeldLease, want: number, waitUntil: (
     waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
     return;
   }
+  if (answer.revoked !== undefined) rememberRevoked(lease.keyId, answer.revoked);
   const dropped = dropLease(lease.keyId, lease.leaseId);
   if (dropped !== undefined) await reportFinal(env, dropped);
 }

@@ -74,8 +74,10 @@ export interface KeyChange {
   successor?: KeyIdentity;
 }
 
-/** The answer to `renewLease`: the lease renewed (or newly lent), or not. */
-export type RenewAnswer = ({ granted: true } & LeaseGrant) | { granted: false };
+/** The answer to `renewLease`: the lease renewed (or newly lent), or not — with the key's 401 if it is revoked. */
+export type RenewAnswer =
+  | ({ granted: true } & LeaseGrant)
+  | { granted: false; revoked?: Extract<AdmitDecision, { ok: false }> & { code: "revoked_api_key" } };
 
 export type ChangeOutcome =
   | { ok: true; state: KeyState; successor?: KeyState }
@@ -225,6 +227,10 @@ export class KeyLimiter extends DurableObject<Env> {
       if (reported.requests > 0) this.lastUsedAt = now;
     }
     this.counted(day, count); // the ledger changed too: persisted with the counts
+    if (state.status === "revoked") {
+      const revoked: RenewAnswer = { granted: false, revoked: { ok: false, code: "revoked_api_key", detail: authorize(state, LEASED_NEED, null, now)!.detail } };
+      return JSON.stringify(revoked);
+    }
     if (report.final || report.want < 1 || !usable(state, now)) return JSON.stringify(refused);
     const leaseMs = configOf(this.env).leaseMs;
     const answer = renewLease(ledger, limits, count.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(limits, leaseMs), leaseMs, version: state.version }, now);
@@ -479,6 +485,9 @@ function successorOf(rolled: KeyState, identity: KeyIdentity): Successor {
   };
   return { state, identity: { ...identity, rolledFrom: rolled.keyId } };
 }
+
+/** What a lease is for: event ingestion, the only routes that lease. */
+const LEASED_NEED = { permission: "events:write", publicKey: true, action: "send events" } as const;
 
 /** A key a lease may still be lent for: active and not expired. */
 function usable(state: KeyState, now: number): boolean {

@@ -59,8 +59,9 @@ export interface HeldLease {
   bucketTokens: number;
   dayUsedAtGrant: number;
   usedAtGrant: number;
-  /** A renewal is under way (at most one per lease). */
+  /** A renewal is under way (at most one per lease), and when the last one was sent (epoch ms). */
   renewing: boolean;
+  renewalSentAt: number;
   /** The last grant gave less than was asked: the key is at its limit, so a used-up lease means 429. */
   starved: boolean;
 }
@@ -146,7 +147,7 @@ export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, g
     starved,
   };
   if (renewed) return Object.assign(current, fromGrant, { granted: current.granted + grant.topUp, usedAtGrant: current.used });
-  return { keyId, leaseId: grant.leaseId, granted: grant.topUp, used: 0, refused: 0, overturned: 0, usedAtGrant: 0, renewing: false, ...fromGrant };
+  return { keyId, leaseId: grant.leaseId, granted: grant.topUp, used: 0, refused: 0, overturned: 0, usedAtGrant: 0, renewing: false, renewalSentAt: 0, ...fromGrant };
 }
 
 /** Drops the key's lease here (it ended, or the key changed); answers it, to report it as final. */
@@ -160,7 +161,9 @@ export function dropLease(keyId: string, leaseId?: string): HeldLease | undefine
 /**
  * This request, admitted or refused from the lease; undefined when the lease cannot answer it:
  * expired, the key's policy as of the grant refuses it (the object gives the refusal), or used
- * up while the key is not at its limit (the object may well admit it).
+ * up while the key is not at its limit and no renewal is under way (the object may well admit
+ * it). Used up while a renewal is under way, it is refused here: the object has lent out what it
+ * could, and every request of a hot isolate asking it meanwhile is the overload leases prevent.
  */
 export function useLease(lease: HeldLease, need: Need, origin: string | null, now: number): LeaseUse | undefined {
   if (now >= lease.usableUntil) return undefined;
@@ -169,7 +172,7 @@ export function useLease(lease: HeldLease, need: Need, origin: string | null, no
     lease.used++;
     return { ok: true, scopes: lease.scopes, rate: snapshotOf(lease, now) };
   }
-  if (!lease.starved) return undefined;
+  if (!lease.starved && !lease.renewing) return undefined;
   lease.refused++;
   const rate = snapshotOf(lease, now);
   if (rate.dayUsed >= lease.limits.daily) {
@@ -192,12 +195,24 @@ export function useLease(lease: HeldLease, need: Need, origin: string | null, no
   };
 }
 
-/** Time to renew: a quarter of the lease left, or half of its life gone. */
+/**
+ * Time to renew: half of its life gone, or a quarter of what the last grant left — but for that
+ * not more often than every quarter of LEASE_MS: a key at its limit gets small grants, and an
+ * isolate renewing after each of them would call the object as often as it has requests.
+ */
 export function needsRenewal(lease: HeldLease, now: number, leaseMs: number): boolean {
   if (lease.renewing) return false;
+  if (lease.usableUntil - now <= leaseMs / 2) return true;
   const left = lease.granted - lease.used;
-  const lentLastTime = lease.granted - lease.usedAtGrant;
-  return left * 4 <= lentLastTime || lease.usableUntil - now <= leaseMs / 2;
+  return left * 4 <= lease.granted - lease.usedAtGrant && now - lease.renewalSentAt >= leaseMs / 4;
+}
+
+/** Marks the lease as renewing from `now`; answers false if it already is. */
+export function startRenewal(lease: HeldLease, now: number): boolean {
+  if (lease.renewing) return false;
+  lease.renewing = true;
+  lease.renewalSentAt = now;
+  return true;
 }
 
 /** The headers' view from here: the object's bucket as of the grant plus what is left of this lease. */

@@ -13,7 +13,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fullBucket, utcDay } from "../../src/limiter/bucket";
 import { grantLease, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
-import { leaseAfterGrant, needsRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
+import { leaseAfterGrant, needsRenewal, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
 import type { Limits } from "../../src/policy/limits";
 
 const NEED = { permission: "events:write", publicKey: true, action: "send events" } as const;
@@ -134,7 +134,7 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
   let now = T0;
 
   const send = (isolate: number, lease: HeldLease, final: boolean) => {
-    if (!final) lease.renewing = true;
+    if (!final) startRenewal(lease, now);
     inFlight.push({ isolate, lease, report: { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, overturnedTotal: lease.overturned, want: final ? 0 : want, final } });
   };
   const deliver = (message: InFlight) => {

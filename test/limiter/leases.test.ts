@@ -11,7 +11,7 @@ import { utcDay } from "../../src/limiter/bucket";
 import { keyLimiter } from "../../src/limiter/client";
 import type { KeyLimiter } from "../../src/limiter/key-limiter";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
-import { env, expectProblem, gateway, mintKey, newProject, operator, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
+import { env, envWithFailingLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 const LEASE_MS = configOf(env).leaseMs;
 const event = (key: string, init: RequestInit = {}) => gateway("/v1/events", withKey(key, { method: "POST", body: '{"event":"e"}', ...init }));
@@ -45,7 +45,7 @@ async function heat(key: MintedKey): Promise<void> {
   expect(heldLease(key.id), "a lease after a burst past the threshold").toBeDefined();
 }
 
-describe("token leases", () => {
+describe("token leases", { timeout: 20_000 }, () => {
   it("engage on a hot key: its events are admitted without a call each, and D1 counts them exactly once reported", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
     await heat(key);
@@ -129,6 +129,18 @@ describe("token leases", () => {
     await settleCounts();
     expect(await d1Usage(key.id)).toEqual({ requests: admitted, rejected: refused });
   }, 30_000);
+
+  it("a key seen revoked is refused here without asking its object again (revoked is terminal)", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    expect((await operator("DELETE", `/keys/${key.id}`)).status).toBe(200);
+    await expectProblem(await gateway("/v1/export", withKey(key.key)), 401, "revoked_api_key", key.key);
+    // Its object unreachable now: a fail-closed read would be 503 if it were asked.
+    const unreachable = envWithFailingLimiter();
+    await expectProblem(await sendWith(unreachable, new Request("https://gateway.test/v1/export", withKey(key.key))), 401, "revoked_api_key", key.key);
+    // A key not known revoked here still asks, and gets the failure policy.
+    const other = await mintKey(await newProject(), { type: "secret" });
+    await expectProblem(await sendWith(unreachable, new Request("https://gateway.test/v1/export", withKey(other.key))), 503, "limiter_unavailable", other.key);
+  });
 
   it("LEASE_MS 0 turns them off: every request asks the object", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });

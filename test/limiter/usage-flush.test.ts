@@ -50,7 +50,7 @@ async function usageRow(keyId: string): Promise<{ requests: number; rejected: nu
     .first<{ requests: number; rejected: number }>();
 }
 
-describe("usage flush", () => {
+describe("usage flush", { timeout: 20_000 }, () => {
   it("D1's count for the key and day equals the 2xx answers, and nothing is written before the flush", async () => {
     const key = await mintKey(await newProject(), { type: "public" });
     await operator("PUT", `/keys/${key.id}/limits`, { burst: 150 });
