@@ -12,7 +12,7 @@
  */
 import { fullBucket, utcDay } from "../src/limiter/bucket";
 import { grantLease, liveLeased, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../src/limiter/lease-ledger";
-import { LEASE_THRESHOLD, leaseAfterGrant, needsRenewal, startRenewal, tokensWanted, useLease, type HeldLease, type LeaseGrant } from "../src/limiter/leases";
+import { LEASE_THRESHOLD, leaseAfterGrant, needsRenewal, noteTraffic, startRenewal, tokensWanted, useLease, type HeldLease, type LeaseGrant } from "../src/limiter/leases";
 import type { Limits } from "../src/policy/limits";
 
 export interface ScaleConfig {
@@ -64,7 +64,6 @@ export function simulate(config: ScaleConfig) {
   const asking: boolean[] = Array.from({ length: config.isolates }, () => false);
   /** What an isolate learned from a refusal: revoked is terminal (src/limiter/revoked-keys.ts). */
   const knowsRevoked: boolean[] = Array.from({ length: config.isolates }, () => false);
-  const seen = Array.from({ length: config.isolates }, () => ({ second: -1, count: 0, before: 0 }));
   const queue: Call[] = [];
   const perTick = config.objectCallsPerSecond / 1000;
   let credit = 0;
@@ -76,7 +75,7 @@ export function simulate(config: ScaleConfig) {
   let waitSum = 0;
   let waited = 0;
 
-  const grantOf = (answer: { leaseId: string; topUp: number; expiresAt: number; version: number }, now: number): LeaseGrant => ({
+  const grantOf = (answer: { leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }, now: number): LeaseGrant => ({
     ...answer,
     policy: { type: "secret", status: revoked ? "revoked" : "active", scopes: null, expiresAt: null, allowedOrigins: null },
     scopes: ["events:write"],
@@ -84,17 +83,9 @@ export function simulate(config: ScaleConfig) {
     bucketTokens: ledger.bucket.tokens,
     dayUsed: requests + reservedOn(ledger, utcDay(now)),
   });
-  const rateOf = (isolate: number, now: number) => {
-    const s = seen[isolate]!;
-    const second = Math.floor(now / 1000);
-    if (s.second !== second) {
-      s.before = s.second === second - 1 ? s.count : 0;
-      s.second = second;
-      s.count = 0;
-    }
-    s.count++;
-    return Math.max(s.count, s.before);
-  };
+  /** Each isolate's own rate, as the gateway measures it (leases.ts noteTraffic, one entry per isolate). */
+  const rateOf = (isolate: number, now: number) => noteTraffic(`sim${config.seed}:${isolate}`, now);
+  const lastRate: number[] = Array.from({ length: config.isolates }, () => 0);
 
   const totalMs = config.seconds * 1000;
   for (let ms = 0; ms < totalMs; ms++) {
@@ -121,7 +112,7 @@ export function simulate(config: ScaleConfig) {
       let arrivals = 0;
       for (let p = Math.exp(-mean), u = rand(); u > p; u *= rand()) arrivals++;
       for (let a = 0; a < arrivals; a++) {
-        const perSecond = rateOf(i, now);
+        const perSecond = (lastRate[i] = rateOf(i, now));
         if (knowsRevoked[i]) {
           slot.refused++;
           continue;
@@ -169,7 +160,7 @@ export function simulate(config: ScaleConfig) {
         const answer = revoked
           ? ({ granted: false } as const)
           : renewLease(ledger, limits, requests, { leaseId: lease.leaseId, want: served.report!.want, maxTokens, leaseMs, version }, now);
-        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", lease, grantOf(answer, now), served.report!.want);
+        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", lease, grantOf(answer, now));
         else {
           if (revoked) knowsRevoked[served.isolate] = true;
           held[served.isolate] = undefined;
@@ -190,11 +181,11 @@ export function simulate(config: ScaleConfig) {
       ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - 1 };
       requests++;
       admit(served.isolate);
-      const perSecond = seen[served.isolate]!.count;
+      const perSecond = lastRate[served.isolate]!;
       if (leaseMs > 0 && held[served.isolate] === undefined && !asking[served.isolate] && perSecond >= LEASE_THRESHOLD) {
         const want = tokensWanted(perSecond, leaseMs);
         const answer = grantLease(ledger, limits, requests, { leaseId: `lease${nextLeaseId++}`, want, maxTokens, leaseMs, version }, now);
-        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", undefined, grantOf(answer, now), want);
+        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", undefined, grantOf(answer, now));
       }
     }
     slot.queued = Math.max(slot.queued, queue.length);

@@ -113,7 +113,7 @@ export async function admitKey(
       if (decision.ok) {
         admittedAfterRefusal(slot, decision.rate);
         if (decision.lease === undefined) return decision;
-        keepLease(env, facts.keyId, decision.lease, askLease?.want ?? 0, waitUntil);
+        keepLease(env, facts.keyId, decision.lease, waitUntil);
         return { ok: true, scopes: decision.scopes, rate: decision.rate };
       }
       if (leaseMs > 0 && (decision.code === "rate_limited" || decision.code === "daily_quota_exceeded")) {
@@ -143,13 +143,13 @@ export async function admitKey(
 }
 
 /** Holds a granted lease, and reports it unused at once if this isolate already holds another. */
-function keepLease(env: Env, keyId: string, grant: LeaseGrant, wanted: number, waitUntil: (promise: Promise<unknown>) => void): void {
+function keepLease(env: Env, keyId: string, grant: LeaseGrant, waitUntil: (promise: Promise<unknown>) => void): void {
   const current = heldLease(keyId);
   if (current !== undefined && current.leaseId !== grant.leaseId) {
     waitUntil(reportFinal(env, { ...current, leaseId: grant.leaseId, used: 0, refused: 0, overturned: 0 }));
     return;
   }
-  const lease = holdLease(keyId, grant, wanted);
+  const lease = holdLease(keyId, grant);
   waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
 }
 
@@ -170,7 +170,7 @@ async function renewLease(env: Env, lease: HeldLease, want: number, waitUntil: (
   }
   if (heldLease(lease.keyId) !== lease) return; // dropped meanwhile: whoever dropped it reports it as final
   if (answer.granted) {
-    holdLease(lease.keyId, answer, want);
+    holdLease(lease.keyId, answer);
     waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
     return;
   }

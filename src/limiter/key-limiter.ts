@@ -255,6 +255,7 @@ export class KeyLimiter extends DurableObject<Env> {
       topUp: answer.topUp,
       expiresAt: answer.expiresAt,
       version: answer.version,
+      short: answer.short,
       policy: { type, status, scopes, expiresAt, allowedOrigins },
       scopes: effectiveScopes(state),
       limits,

@@ -64,8 +64,13 @@ export interface LeaseReport {
 }
 
 export type LeaseAnswer =
-  /** More tokens (`topUp`) on the lease `leaseId` (the same id, or a new one), usable until `expiresAt`. */
-  | { granted: true; leaseId: string; topUp: number; expiresAt: number; version: number }
+  /**
+   * More tokens (`topUp`) on the lease `leaseId` (the same id, or a new one), usable until
+   * `expiresAt`; `short` when that is less than was asked because the key has no more to lend
+   * now (its bucket, its share of it, its quota, or the most one lease may hold) — the key is at
+   * its limit, and a used-up lease may be answered 429 without asking.
+   */
+  | { granted: true; leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }
   | { granted: false };
 
 const outstanding = (lease: LeaseRecord) => Math.max(0, lease.granted - lease.used);
@@ -121,10 +126,11 @@ export function grantLease(
   if (Object.keys(ledger.leases).length >= MAX_LEASES) return { granted: false };
   const tokens = leaseSize(ledger, limits, dayRequests, grant.want, grant.maxTokens, now);
   if (tokens < 1) return { granted: false };
+  const short = tokens < Math.floor(grant.want);
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - tokens };
   const expiresAt = now + grant.leaseMs;
   ledger.leases[grant.leaseId] = { granted: tokens, used: 0, refused: 0, overturned: 0, expiresAt, day: utcDay(now), version: grant.version };
-  return { granted: true, leaseId: grant.leaseId, topUp: tokens, expiresAt, version: grant.version };
+  return { granted: true, leaseId: grant.leaseId, topUp: tokens, expiresAt, version: grant.version, short };
 }
 
 /**
@@ -166,9 +172,10 @@ export function renewLease(
 ): LeaseAnswer {
   const lease = ledger.leases[renewal.leaseId];
   if (lease === undefined || lease.expiresAt <= now || lease.version !== renewal.version) return { granted: false };
-  const topUp = Math.max(0, leaseSize(ledger, limits, dayRequests, renewal.want - outstanding(lease), renewal.maxTokens, now, renewal.leaseId));
+  const asked = Math.max(0, Math.floor(renewal.want) - outstanding(lease));
+  const topUp = Math.max(0, leaseSize(ledger, limits, dayRequests, asked, renewal.maxTokens, now, renewal.leaseId));
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - topUp };
   lease.granted += topUp;
   lease.expiresAt = now + renewal.leaseMs;
-  return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt: lease.expiresAt, version: lease.version };
+  return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt: lease.expiresAt, version: lease.version, short: topUp < asked };
 }

@@ -31,6 +31,8 @@ export interface LeaseGrant {
   /** Epoch ms, the object's clock. */
   expiresAt: number;
   version: number;
+  /** The object lent less than asked: the key is at its limit (lease-ledger.ts). */
+  short: boolean;
   policy: KeyPolicy;
   scopes: readonly string[];
   limits: Limits;
@@ -62,7 +64,7 @@ export interface HeldLease {
   /** A renewal is under way (at most one per lease), and when the last one was sent (epoch ms). */
   renewing: boolean;
   renewalSentAt: number;
-  /** The last grant gave less than was asked: the key is at its limit, so a used-up lease means 429. */
+  /** The last grant gave less than was asked (`short`): the key is at its limit, so a used-up lease means 429. */
   starved: boolean;
 }
 
@@ -76,7 +78,12 @@ const asking = new Map<string, number>();
 /** Requests per key in this isolate: in the current second, and in the one before. */
 const traffic = new Map<string, { second: number; count: number; before: number }>();
 
-/** Counts a request of the key; answers its rate here (requests per second, the busier of the last two seconds). */
+/**
+ * Counts a request of the key; answers its rate here in requests per second: the count of the
+ * second before or of this one, whichever is busier — and once this one has LEASE_THRESHOLD, its
+ * count so far scaled to a whole second (at least 100 ms of it), so that a key that turns hot asks
+ * for a lease its size, not the size of its first few requests.
+ */
 export function noteTraffic(keyId: string, now: number): number {
   const second = Math.floor(now / 1000);
   let seen = traffic.get(keyId);
@@ -90,7 +97,9 @@ export function noteTraffic(keyId: string, now: number): number {
     seen.count = 0;
   }
   seen.count++;
-  return Math.max(seen.count, seen.before);
+  if (seen.count < LEASE_THRESHOLD) return Math.max(seen.before, seen.count);
+  const soFar = Math.max(100, now - second * 1000);
+  return Math.max(seen.before, Math.round((seen.count * 1000) / soFar));
 }
 
 /** Tokens worth asking for at `perSecond`: two lease lifetimes' worth. */
@@ -120,10 +129,10 @@ export function heldLease(keyId: string): HeldLease | undefined {
   return held.get(keyId);
 }
 
-/** Keeps a new lease (or the top-up of the one held), granted for `wanted` tokens. Answers the lease now held. */
-export function holdLease(keyId: string, grant: LeaseGrant, wanted: number): HeldLease {
+/** Keeps a new lease (or the top-up of the one held). Answers the lease now held. */
+export function holdLease(keyId: string, grant: LeaseGrant): HeldLease {
   const current = held.get(keyId);
-  const lease = leaseAfterGrant(keyId, current, grant, wanted);
+  const lease = leaseAfterGrant(keyId, current, grant);
   if (lease !== current) {
     if (held.size >= MAX_TRACKED) held.delete(held.keys().next().value!);
     held.set(keyId, lease);
@@ -132,10 +141,9 @@ export function holdLease(keyId: string, grant: LeaseGrant, wanted: number): Hel
 }
 
 /** The lease held after a grant: `current` topped up (the same lease renewed), or a new one. Pure but for `current`. */
-export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, grant: LeaseGrant, wanted: number): HeldLease {
+export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, grant: LeaseGrant): HeldLease {
   const usableUntil = grant.expiresAt - EXPIRY_MARGIN_MS;
   const renewed = current !== undefined && current.leaseId === grant.leaseId;
-  const starved = (renewed ? current.granted - current.used : 0) + grant.topUp < wanted;
   const fromGrant = {
     usableUntil,
     version: grant.version,
@@ -144,7 +152,7 @@ export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, g
     limits: grant.limits,
     bucketTokens: grant.bucketTokens,
     dayUsedAtGrant: grant.dayUsed,
-    starved,
+    starved: grant.short,
   };
   if (renewed) return Object.assign(current, fromGrant, { granted: current.granted + grant.topUp, usedAtGrant: current.used });
   return { keyId, leaseId: grant.leaseId, granted: grant.topUp, used: 0, refused: 0, overturned: 0, usedAtGrant: 0, renewing: false, renewalSentAt: 0, ...fromGrant };
@@ -161,9 +169,8 @@ export function dropLease(keyId: string, leaseId?: string): HeldLease | undefine
 /**
  * This request, admitted or refused from the lease; undefined when the lease cannot answer it:
  * expired, the key's policy as of the grant refuses it (the object gives the refusal), or used
- * up while the key is not at its limit and no renewal is under way (the object may well admit
- * it). Used up while a renewal is under way, it is refused here: the object has lent out what it
- * could, and every request of a hot isolate asking it meanwhile is the overload leases prevent.
+ * up while the key is not at its limit (the object may well admit it: refusing here would be a
+ * 429 for a key far below its limit, as the first benchmark of this rule showed).
  */
 export function useLease(lease: HeldLease, need: Need, origin: string | null, now: number): LeaseUse | undefined {
   if (now >= lease.usableUntil) return undefined;
@@ -172,7 +179,7 @@ export function useLease(lease: HeldLease, need: Need, origin: string | null, no
     lease.used++;
     return { ok: true, scopes: lease.scopes, rate: snapshotOf(lease, now) };
   }
-  if (!lease.starved && !lease.renewing) return undefined;
+  if (!lease.starved) return undefined;
   lease.refused++;
   const rate = snapshotOf(lease, now);
   if (rate.dayUsed >= lease.limits.daily) {

@@ -35,7 +35,7 @@ class SimObject {
     this.ledger = { bucket: fullBucket(limits, T0), leases: {} };
   }
 
-  private grantOf(answer: { leaseId: string; topUp: number; expiresAt: number; version: number }, now: number): LeaseGrant {
+  private grantOf(answer: { leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }, now: number): LeaseGrant {
     return {
       ...answer,
       policy: { type: "public", status: this.revoked ? "revoked" : "active", scopes: null, expiresAt: null, allowedOrigins: null },
@@ -146,7 +146,7 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
       isolate.lease = undefined;
       send(message.isolate, message.lease, true);
     } else {
-      isolate.lease = leaseAfterGrant("key", message.lease, grant, want);
+      isolate.lease = leaseAfterGrant("key", message.lease, grant);
     }
   };
 
@@ -176,7 +176,7 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
         const answer = object.admit(now, lease === undefined ? want : 0);
         if (answer.status === 200) {
           admitted.push(now);
-          if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant, want);
+          if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant);
         } else if (answer.status === 429) {
           const fallback = lease === undefined ? undefined : useLease(lease, NEED, null, now);
           if (fallback?.ok) {
@@ -265,5 +265,29 @@ describe("token-lease protocol, property", () => {
       }),
       { numRuns: 3_000 },
     );
+  });
+});
+
+describe("lease grants: short only when the key has no more to lend", () => {
+  const limits = { rate: 100, burst: 1_000, daily: 1_000_000 };
+  const grant = (ledger: Ledger, want: number, leaseId = "a") =>
+    grantLease(ledger, limits, 0, { leaseId, want, maxTokens: 200, leaseMs: 1_000, version: 1 }, T0);
+
+  it("a grant of all that was asked is not short; one cut by the bucket, a share or the cap is", () => {
+    expect(grant({ bucket: fullBucket(limits, T0), leases: {} }, 50)).toMatchObject({ granted: true, topUp: 50, short: false });
+    expect(grant({ bucket: { tokens: 30, at: T0 }, leases: {} }, 50)).toMatchObject({ granted: true, topUp: 30, short: true });
+    expect(grant({ bucket: fullBucket(limits, T0), leases: {} }, 500)).toMatchObject({ granted: true, topUp: 200, short: true });
+  });
+
+  it("a renewal asks for what the lease lacks: an isolate that used tokens meanwhile is not told the key is short", () => {
+    const ledger: Ledger = { bucket: fullBucket(limits, T0), leases: {} };
+    grant(ledger, 100);
+    // The isolate reported 60 used and wants 100 for the next period: 40 are still out, 60 more are asked.
+    takeReport(ledger, { leaseId: "a", usedTotal: 60, refusedTotal: 0, overturnedTotal: 0, final: false }, T0 + 10);
+    expect(renewLease(ledger, limits, 60, { leaseId: "a", want: 100, maxTokens: 200, leaseMs: 1_000, version: 1 }, T0 + 10)).toMatchObject({
+      granted: true,
+      topUp: 60,
+      short: false,
+    });
   });
 });
