@@ -11,7 +11,7 @@
  * for a seed.
  */
 import { fullBucket, utcDay } from "../src/limiter/bucket";
-import { grantLease, liveLeased, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../src/limiter/lease-ledger";
+import { grantLease, liveLeased, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../src/limiter/lease-ledger";
 import { LEASE_THRESHOLD, leaseAfterGrant, needsRenewal, noteTraffic, startRenewal, tokensWanted, useLease, type HeldLease, type LeaseGrant } from "../src/limiter/leases";
 import type { Limits } from "../src/policy/limits";
 
@@ -54,7 +54,7 @@ function random(seed: number): () => number {
 export function simulate(config: ScaleConfig) {
   const rand = random(config.seed);
   const { limits, leaseMs } = config;
-  const maxTokens = Math.max(1, Math.min(limits.burst, Math.ceil((limits.rate * leaseMs * 2) / 1000)));
+  const maxTokens = maxLeaseTokens(limits, leaseMs);
   const ledger: Ledger = { bucket: fullBucket(limits, T0), leases: {} };
   let requests = 0;
   let version = 1;

@@ -15,6 +15,7 @@ import type { RouteRule } from "../policy/routes";
 import { readDecision, type AdmitDecision, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
 import { isRevokedRefusal, knownRevoked, rememberRevoked } from "./revoked-keys";
 import {
+  admitFromLease,
   askedLease,
   dropLease,
   heldLease,
@@ -119,8 +120,8 @@ export async function admitKey(
       if (leaseMs > 0 && (decision.code === "rate_limited" || decision.code === "daily_quota_exceeded")) {
         // The tokens the object lacked may be the ones it lent this very isolate a moment ago.
         const lease = heldLease(facts.keyId);
-        const used = lease === undefined ? undefined : useLease(lease, need, origin, Date.now());
-        if (used?.ok) {
+        const used = lease === undefined ? undefined : admitFromLease(lease, need, origin, Date.now());
+        if (used !== undefined) {
           lease!.overturned++; // the object counted it as rejected: the lease's report takes that back
           return used;
         }

@@ -18,7 +18,8 @@
  *   `state`      → KeyState. A fresh object reads it once from D1 (or is handed it at creation).
  *   `unrecorded` → the AuditEntry of a revoke that is in force here but not yet in D1 (D1 failed);
  *                  the alarm records it, and so does the next revoke.
- *   `usage`      → UsageState: the bucket, each day's running totals, which days D1 has not seen.
+ *   `usage`      → UsageState: the bucket and the tokens out on lease (lease-ledger.ts), each
+ *                  day's running totals, which days D1 has not seen.
  *                  Written behind the traffic, at most every WRITE_BEHIND_MS, never once per
  *                  request: a durable write per request would cost most of the gateway's
  *                  throughput. An abrupt crash can therefore lose at most the last
@@ -36,7 +37,7 @@ import { applyOperation, sameState, type KeyOperation, type KeyState, type Opera
 import { authorize, effectiveScopes, type Need } from "../policy/authorize";
 import { fullBucket, secondsUntilMidnight, secondsUntilTokens, utcDay, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
-import { grantLease, refillLedger, renewLease, reservedOn, takeReport, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
+import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
 import type { LeaseGrant } from "./leases";
 import { effectiveLimits } from "../policy/limits";
 
@@ -495,10 +496,6 @@ function usable(state: KeyState, now: number): boolean {
   return state.status === "active" && (state.expiresAt === null || state.expiresAt > now);
 }
 
-/** The most tokens one lease holds: two lease lifetimes at the key's rate, at most its burst. */
-function maxLeaseTokens(limits: Limits, leaseMs: number): number {
-  return Math.max(1, Math.min(limits.burst, Math.ceil((limits.rate * leaseMs * 2) / 1000)));
-}
 
 /** The decision `KeyLimiter.admit` answered. */
 export function readDecision(answer: string): AdmitDecision {

@@ -48,6 +48,11 @@ export interface Ledger {
 /** The most leases a key has out at once; past it, isolates ask per request. */
 export const MAX_LEASES = 64;
 
+/** The most tokens one lease holds: two lease lifetimes at the key's rate, at most its burst. */
+export function maxLeaseTokens(limits: Limits, leaseMs: number): number {
+  return Math.max(1, Math.min(limits.burst, Math.ceil((limits.rate * leaseMs * 2) / 1000)));
+}
+
 /** What an isolate sends when it renews or ends a lease. */
 export interface LeaseReport {
   leaseId: string;

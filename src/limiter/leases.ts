@@ -203,6 +203,16 @@ export function useLease(lease: HeldLease, need: Need, origin: string | null, no
 }
 
 /**
+ * Admits this request from the lease if it has a token left for it — never a refusal, and nothing
+ * counted unless admitted: for a request the object has already refused (and counted).
+ */
+export function admitFromLease(lease: HeldLease, need: Need, origin: string | null, now: number): Extract<LeaseUse, { ok: true }> | undefined {
+  if (lease.used >= lease.granted) return undefined;
+  const used = useLease(lease, need, origin, now);
+  return used?.ok ? used : undefined;
+}
+
+/**
  * Time to renew: half of its life gone, or a quarter of what the last grant left — but for that
  * not more often than every quarter of LEASE_MS: a key at its limit gets small grants, and an
  * isolate renewing after each of them would call the object as often as it has requests.

@@ -12,8 +12,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fullBucket, utcDay } from "../../src/limiter/bucket";
-import { grantLease, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
-import { leaseAfterGrant, needsRenewal, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
+import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
+import { admitFromLease, leaseAfterGrant, needsRenewal, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
 import type { Limits } from "../../src/policy/limits";
 
 const NEED = { permission: "events:write", publicKey: true, action: "send events" } as const;
@@ -56,7 +56,7 @@ class SimObject {
     this.ledger.bucket = { ...this.ledger.bucket, tokens: this.ledger.bucket.tokens - 1 };
     this.requests++;
     if (want === 0) return { status: 200 };
-    const answer = grantLease(this.ledger, this.limits, this.requests, { leaseId: `lease${this.nextLease++}`, want, maxTokens: maxTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
+    const answer = grantLease(this.ledger, this.limits, this.requests, { leaseId: `lease${this.nextLease++}`, want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
     return answer.granted ? { status: 200, grant: this.grantOf(answer, now) } : { status: 200 };
   }
 
@@ -66,12 +66,12 @@ class SimObject {
     this.requests += counted.requests;
     this.rejected += counted.rejected;
     if (report.final || report.want < 1 || this.revoked) return null;
-    const answer = renewLease(this.ledger, this.limits, this.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
+    const answer = renewLease(this.ledger, this.limits, this.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
     return answer.granted ? this.grantOf(answer, now) : null;
   }
 }
 
-const maxTokens = (limits: Limits, leaseMs: number) => Math.max(1, Math.min(limits.burst, Math.ceil((limits.rate * leaseMs * 2) / 1000)));
+
 
 interface SimIsolate {
   lease?: HeldLease;
@@ -178,8 +178,8 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
           admitted.push(now);
           if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant);
         } else if (answer.status === 429) {
-          const fallback = lease === undefined ? undefined : useLease(lease, NEED, null, now);
-          if (fallback?.ok) {
+          const fallback = lease === undefined ? undefined : admitFromLease(lease, NEED, null, now);
+          if (fallback !== undefined) {
             lease!.overturned++;
             admitted.push(now);
           } else refused++;
@@ -289,5 +289,30 @@ describe("lease grants: short only when the key has no more to lend", () => {
       topUp: 60,
       short: false,
     });
+  });
+});
+
+describe("a request the object refused, then offered to the lease", () => {
+  const grant: LeaseGrant = {
+    leaseId: "l",
+    topUp: 1,
+    expiresAt: T0 + 1_000,
+    version: 1,
+    short: true,
+    policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
+    scopes: ["events:write"],
+    limits: { rate: 10, burst: 10, daily: 1_000 },
+    bucketTokens: 0,
+    dayUsed: 0,
+  };
+
+  it("is admitted while the lease has a token, and neither admitted nor counted as refused once it has none", () => {
+    const lease = leaseAfterGrant("key", undefined, grant);
+    expect(admitFromLease(lease, NEED, null, T0)).toMatchObject({ ok: true });
+    // Used up and short: useLease would answer (and count) a 429 — the object already counted this one.
+    expect(admitFromLease(lease, NEED, null, T0)).toBeUndefined();
+    expect(lease).toMatchObject({ used: 1, refused: 0 });
+    expect(useLease(lease, NEED, null, T0)).toMatchObject({ ok: false, code: "rate_limited" });
+    expect(lease.refused).toBe(1);
   });
 });
