@@ -61,8 +61,10 @@ export function keyLimiter(env: Env, keyId: string): DurableObjectStub<KeyLimite
 }
 
 /**
- * May this key make this request now? One Durable Object round trip — skipped while this isolate
- * remembers the key's 429 and the object would repeat it (refusal-memory.ts). When the key's
+ * May this key make this request now? One Durable Object round trip — skipped for a key this
+ * isolate knows revoked (revoked-keys.ts), for a hot key's events admitted from a token lease
+ * (leases.ts; the lease is asked for with this call and renewed in the background), and while this
+ * isolate remembers the key's 429 and the object would repeat it (refusal-memory.ts). When the key's
  * limiter cannot be reached in time, routes of a fail-open class (LIMITER_FAIL_OPEN) go through
  * and are counted once the limiter is back (`rate` null: no headers to give); all others are
  * `unavailable`.
