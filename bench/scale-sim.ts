@@ -26,6 +26,17 @@ export interface ScaleConfig {
   seed: number;
 }
 
+/** The scenario of issue 13: a secret key's default limits, 10× its rate offered, one object, a revoke at 8 s. */
+export const SCALE_SCENARIO: Omit<ScaleConfig, "leaseMs"> = {
+  isolates: 20,
+  offeredPerSecond: 10_000,
+  objectCallsPerSecond: 1_000,
+  seconds: 10,
+  revokeAtMs: 8_000,
+  limits: { rate: 1_000, burst: 10_000, daily: 10_000_000 },
+  seed: 42,
+};
+
 interface Call {
   isolate: number;
   kind: "admit" | "renew";

@@ -16,17 +16,7 @@ const esbuild = requireFromRoot("esbuild");
 const outfile = path.join(BENCH_DIR, ".build", "scale-sim.mjs");
 mkdirSync(path.dirname(outfile), { recursive: true });
 await esbuild.build({ entryPoints: [path.join(BENCH_DIR, "scale-sim.ts")], bundle: true, format: "esm", platform: "node", outfile, logLevel: "error" });
-const { simulate } = await import(pathToFileURL(outfile).href);
-
-const base = {
-  isolates: 20,
-  offeredPerSecond: 10_000,
-  objectCallsPerSecond: 1_000,
-  seconds: 10,
-  revokeAtMs: 8_000,
-  limits: { rate: 1_000, burst: 10_000, daily: 10_000_000 },
-  seed: 42,
-};
+const { simulate, SCALE_SCENARIO: base } = await import(pathToFileURL(outfile).href);
 const runs = { leases: simulate({ ...base, leaseMs: 1_000 }), perRequest: simulate({ ...base, leaseMs: 0 }) };
 
 /** The 100 ms timeline as one row per second: rates averaged, queue and leases at their largest. */

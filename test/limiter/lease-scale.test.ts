@@ -6,17 +6,7 @@
  * revoke; a call per request instead overloads the object, and event ingestion fails open.
  */
 import { describe, expect, it } from "vitest";
-import { simulate, type ScaleConfig } from "../../bench/scale-sim";
-
-const base: Omit<ScaleConfig, "leaseMs"> = {
-  isolates: 20,
-  offeredPerSecond: 10_000,
-  objectCallsPerSecond: 1_000,
-  seconds: 10,
-  revokeAtMs: 8_000,
-  limits: { rate: 1_000, burst: 10_000, daily: 10_000_000 },
-  seed: 42,
-};
+import { SCALE_SCENARIO as base, simulate } from "../../bench/scale-sim";
 
 describe("token leases at scale (simulated)", () => {
   for (const seed of [42, 7, 2026]) {
