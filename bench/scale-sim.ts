@@ -249,5 +249,5 @@ export function simulate(config: ScaleConfig) {
 }
 
 function reportOf(lease: HeldLease, want: number, final: boolean): LeaseReport {
-  return { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, overturnedTotal: lease.overturned, want, final };
+  return { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, want, final };
 }

@@ -12,12 +12,13 @@ import type { KeyFacts } from "../keys/key-index";
 import type { KeyState } from "../keys/key-state";
 import { PUBLIC_KEY_SCOPES, type Need } from "../policy/authorize";
 import type { RouteRule } from "../policy/routes";
-import { readDecision, type AdmitDecision, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
+import { readDecision, type AdmitDecision, type AdmitRequest, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
 import { isRevokedRefusal, knownRevoked, rememberRevoked } from "./revoked-keys";
 import {
   admitFromLease,
   askedLease,
   dropLease,
+  mayLendHere,
   heldLease,
   leaseToAsk,
   holdLease,
@@ -107,8 +108,10 @@ export async function admitKey(
     return repeated;
   }
   const refusedMeanwhile = takeRefused(facts.keyId);
+  // A 429 that a lease held or on its way here may yet overturn is counted here, once it stands.
+  const countsOwnRefusal = leaseMs > 0 && mayLendHere(facts.keyId);
   try {
-    const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease)).finally(() => {
+    const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease, countsOwnRefusal)).finally(() => {
       if (askLease !== undefined) askedLease(facts.keyId);
     });
     if (answer !== TIMED_OUT) {
@@ -119,14 +122,14 @@ export async function admitKey(
         keepLease(env, facts.keyId, decision.lease, waitUntil);
         return { ok: true, scopes: decision.scopes, rate: decision.rate };
       }
-      if (leaseMs > 0 && (decision.code === "rate_limited" || decision.code === "daily_quota_exceeded")) {
-        // The tokens the object lacked may be the ones it lent this very isolate a moment ago.
+      if (countsOwnRefusal && isLimitRefusal(decision)) {
+        // The tokens the object lacked may be the ones it lent this very isolate a moment ago. The
+        // object left this 429 uncounted (countsRefusal): counted here only if it stands.
         const lease = heldLease(facts.keyId);
         const used = lease === undefined ? undefined : admitFromLease(lease, need, origin, Date.now());
-        if (used !== undefined) {
-          lease!.overturned++; // the object counted it as rejected: the lease's report takes that back
-          return used;
-        }
+        if (used !== undefined) return used;
+        returnRefused(facts.keyId, 1);
+        if (claimReport(facts.keyId)) waitUntil(reportRefusedLater(env, facts.keyId, Date.now()));
       }
       if (isLimitRefusal(decision)) rememberRefusal(slot, decision);
       else settleRefusal(slot);
@@ -149,7 +152,7 @@ export async function admitKey(
 function keepLease(env: Env, keyId: string, grant: LeaseGrant, waitUntil: (promise: Promise<unknown>) => void): void {
   const current = heldLease(keyId);
   if (current !== undefined && current.leaseId !== grant.leaseId) {
-    waitUntil(reportFinal(env, { ...current, leaseId: grant.leaseId, used: 0, refused: 0, overturned: 0 }));
+    waitUntil(reportFinal(env, { ...current, leaseId: grant.leaseId, used: 0, refused: 0 }));
     return;
   }
   const lease = holdLease(keyId, grant);
@@ -207,7 +210,7 @@ async function reportFinal(env: Env, lease: HeldLease): Promise<void> {
 }
 
 function reportOf(lease: HeldLease, want: number, final: boolean) {
-  return { keyId: lease.keyId, leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, overturnedTotal: lease.overturned, want, final };
+  return { keyId: lease.keyId, leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, want, final };
 }
 
 /** The KeyLimiter's answer, to be read with readDecision. */
@@ -218,8 +221,12 @@ function askLimiter(
   origin: string | null,
   refusedMeanwhile: number,
   lease: { leaseId: string; want: number } | undefined,
+  countsOwnRefusals: boolean,
 ): Promise<string> {
-  return keyLimiter(env, keyId).admit(lease === undefined ? { keyId, need, origin, refusedMeanwhile } : { keyId, need, origin, refusedMeanwhile, lease });
+  const request: AdmitRequest = { keyId, need, origin, refusedMeanwhile };
+  if (lease !== undefined) request.lease = lease;
+  if (countsOwnRefusals) request.callerCountsRefusal = true;
+  return keyLimiter(env, keyId).admit(request);
 }
 
 /**

@@ -49,6 +49,11 @@ export interface AdmitRequest {
   refusedMeanwhile?: number;
   /** The isolate sees this key often: it asks for a token lease (leases.ts) with this request. */
   lease?: { leaseId: string; want: number };
+  /**
+   * A 429 is counted by the caller, not here: an isolate holding a lease may still admit the
+   * request from it (limiter/client.ts), and a count taken back later would break D1's max() merge.
+   */
+  callerCountsRefusal?: boolean;
 }
 
 export type AdmitDecision =
@@ -183,8 +188,10 @@ export class KeyLimiter extends DurableObject<Env> {
     // Day tokens out on lease count as used until their isolates report them.
     const dailyExhausted = count.requests + reservedOn(ledger, day) >= limits.daily;
     if (dailyExhausted || ledger.bucket.tokens < 1) {
-      count.rejected++;
-      this.counted(day, count);
+      if (!request.callerCountsRefusal) {
+        count.rejected++;
+        this.counted(day, count);
+      }
       const violated: PolicyName = dailyExhausted ? "daily" : "burst";
       return {
         ok: false,

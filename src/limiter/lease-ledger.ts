@@ -29,8 +29,6 @@ export interface LeaseRecord {
   used: number;
   /** Requests the isolate reported refusing because the lease was used up (a running total). */
   refused: number;
-  /** Requests this object refused (and counted as rejected) that the lease then admitted (a running total). */
-  overturned: number;
   /** Epoch ms (the object's clock) after which the isolate may not use it. */
   expiresAt: number;
   /** The UTC day its tokens are reserved on. */
@@ -60,8 +58,6 @@ export interface LeaseReport {
   usedTotal: number;
   /** Requests refused because the lease was used up, in all. */
   refusedTotal: number;
-  /** Requests this object refused that the lease then admitted, in all (their rejection is taken back). */
-  overturnedTotal: number;
   /** Tokens wanted for the next LEASE_MS; 0 ends the lease. */
   want: number;
   /** The isolate will not use this lease again (it expired there, or was dropped). */
@@ -134,7 +130,7 @@ export function grantLease(
   const short = tokens < Math.floor(grant.want);
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - tokens };
   const expiresAt = now + grant.leaseMs;
-  ledger.leases[grant.leaseId] = { granted: tokens, used: 0, refused: 0, overturned: 0, expiresAt, day: utcDay(now), version: grant.version };
+  ledger.leases[grant.leaseId] = { granted: tokens, used: 0, refused: 0, expiresAt, day: utcDay(now), version: grant.version };
   return { granted: true, leaseId: grant.leaseId, topUp: tokens, expiresAt, version: grant.version, short };
 }
 
@@ -145,22 +141,20 @@ export function grantLease(
  */
 export function takeReport(
   ledger: Ledger,
-  report: Pick<LeaseReport, "leaseId" | "usedTotal" | "refusedTotal" | "overturnedTotal" | "final">,
+  report: Pick<LeaseReport, "leaseId" | "usedTotal" | "refusedTotal" | "final">,
   now: number,
 ): { requests: number; rejected: number } {
   const lease = ledger.leases[report.leaseId];
   if (lease === undefined) return { requests: 0, rejected: 0 }; // unknown or already final: nothing more to count
   const newlyUsed = Math.max(0, Math.min(report.usedTotal, lease.granted) - lease.used);
   const newlyRefused = Math.max(0, report.refusedTotal - lease.refused);
-  const newlyOverturned = Math.max(0, Math.min(report.overturnedTotal, lease.granted) - lease.overturned);
   lease.used += newlyUsed;
   lease.refused += newlyRefused;
-  lease.overturned += newlyOverturned;
   if (report.final) {
     if (lease.expiresAt > now) ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens + outstanding(lease) };
     delete ledger.leases[report.leaseId];
   }
-  return { requests: newlyUsed, rejected: newlyRefused - newlyOverturned };
+  return { requests: newlyUsed, rejected: newlyRefused };
 }
 
 /**

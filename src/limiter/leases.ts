@@ -54,8 +54,6 @@ export interface HeldLease {
   used: number;
   /** Requests refused here because the lease was used up (a running total, as reported). */
   refused: number;
-  /** Requests the object refused (and counted so) that this lease then admitted (a running total, as reported). */
-  overturned: number;
   /** Epoch ms after which it is not used here (the object's expiry less a margin). */
   usableUntil: number;
   bucketTokens: number;
@@ -120,6 +118,11 @@ export function leaseToAsk(keyId: string, now: number): string | undefined {
   return crypto.randomUUID();
 }
 
+/** Whether this isolate holds a lease for the key or is asking for one: a refused request may yet be admitted from it. */
+export function mayLendHere(keyId: string): boolean {
+  return held.has(keyId) || asking.has(keyId);
+}
+
 /** The lease request of the key has its answer (granted or not). */
 export function askedLease(keyId: string): void {
   asking.delete(keyId);
@@ -155,7 +158,7 @@ export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, g
     starved: grant.short,
   };
   if (renewed) return Object.assign(current, fromGrant, { granted: current.granted + grant.topUp, usedAtGrant: current.used });
-  return { keyId, leaseId: grant.leaseId, granted: grant.topUp, used: 0, refused: 0, overturned: 0, usedAtGrant: 0, renewing: false, renewalSentAt: 0, ...fromGrant };
+  return { keyId, leaseId: grant.leaseId, granted: grant.topUp, used: 0, refused: 0, usedAtGrant: 0, renewing: false, renewalSentAt: 0, ...fromGrant };
 }
 
 /** Drops the key's lease here (it ended, or the key changed); answers it, to report it as final. */
@@ -204,7 +207,7 @@ export function useLease(lease: HeldLease, need: Need, origin: string | null, no
 
 /**
  * Admits this request from the lease if it has a token left for it — never a refusal, and nothing
- * counted unless admitted: for a request the object has already refused (and counted).
+ * counted unless admitted: for a request the object has already refused (its caller counts it).
  */
 export function admitFromLease(lease: HeldLease, need: Need, origin: string | null, now: number): Extract<LeaseUse, { ok: true }> | undefined {
   if (lease.used >= lease.granted) return undefined;
