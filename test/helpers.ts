@@ -120,6 +120,21 @@ const overloaded = (): Promise<never> => Promise.reject(new Error("Durable Objec
  * everything else — the object, KV, D1, the origin — stays real.
  */
 export function envWithFailingLimiter(failing: () => boolean = () => true, failure: () => Promise<never> = overloaded): typeof env {
+  return envWithLimiterMethods((method, original) => (method === "admit" && failing() ? failure : original));
+}
+
+/** The env with each KeyLimiter call counted by method name (the calls themselves go through). */
+export function envCountingLimiterCalls(): { env: typeof env; calls: Record<string, number> } {
+  const calls: Record<string, number> = {};
+  const counting = envWithLimiterMethods((method, original) => {
+    if (typeof method === "string") calls[method] = (calls[method] ?? 0) + 1;
+    return original;
+  });
+  return { env: counting, calls };
+}
+
+/** The env whose KeyLimiter stubs answer each method as `replace` says, given the real one. */
+function envWithLimiterMethods(replace: (method: string | symbol, original: unknown) => unknown): typeof env {
   const KEY_LIMITER = new Proxy(env.KEY_LIMITER, {
     get(target, prop) {
       if (prop !== "getByName") return Reflect.get(target, prop, target);
@@ -127,8 +142,7 @@ export function envWithFailingLimiter(failing: () => boolean = () => true, failu
         const stub = target.getByName(name);
         return new Proxy(stub, {
           get(stubTarget, method) {
-            if (method === "admit" && failing()) return failure;
-            return Reflect.get(stubTarget, method, stubTarget);
+            return replace(method, Reflect.get(stubTarget, method, stubTarget));
           },
         });
       };

@@ -23,6 +23,7 @@ import {
   leaseToAsk,
   holdLease,
   LEASE_THRESHOLD,
+  leaseAskPending,
   needsRenewal,
   noteTraffic,
   startRenewal,
@@ -51,6 +52,8 @@ export type { AdmitDecision, ChangeOutcome, KeyChange } from "./key-limiter";
 
 /** After a refusal memory ends, how long the next admit has to carry its count before a report does. */
 const REPORT_GRACE_MS = 100;
+/** How often a request waiting for a lease on its way looks whether it has come. */
+const LEASE_POLL_MS = 2;
 
 export type Admitted = Extract<AdmitDecision, { ok: true }> | { ok: true; scopes: readonly string[]; rate: null };
 export type Refused = Extract<AdmitDecision, { ok: false }>;
@@ -99,6 +102,11 @@ export async function admitKey(
     } else if (perSecond >= LEASE_THRESHOLD) {
       const leaseId = leaseToAsk(facts.keyId, now);
       if (leaseId !== undefined) askLease = { leaseId, want: tokensWanted(perSecond, leaseMs) };
+      else {
+        const asked = await leaseOnItsWay(facts.keyId, deadline);
+        const used = asked === undefined ? undefined : useLease(asked, need, origin, Date.now());
+        if (used !== undefined) return used;
+      }
     }
   }
   const slot = refusalSlot(facts.keyId, route.permission, origin);
@@ -146,6 +154,19 @@ export async function admitKey(
   // What the key may do is unknown without its limiter: the origin is told no more than the route needed.
   const scopes = facts.type === "public" ? PUBLIC_KEY_SCOPES : [route.permission];
   return { ok: true, scopes, rate: null };
+}
+
+/**
+ * The lease another request here is asking for, once it is granted; undefined if it is not (or
+ * the ask is lost, or this request's time is up). A burst on a key turning hot would otherwise
+ * send every request in flight to its object while the lease is on its way. Polls plain data:
+ * awaiting the asking request's own promise is what workerd forbids across requests.
+ */
+async function leaseOnItsWay(keyId: string, deadline: Deadline): Promise<HeldLease | undefined> {
+  while (heldLease(keyId) === undefined && leaseAskPending(keyId, Date.now()) && !deadline.passed) {
+    await scheduler.wait(LEASE_POLL_MS);
+  }
+  return heldLease(keyId);
 }
 
 /** Holds a granted lease, and reports it unused at once if this isolate already holds another. */

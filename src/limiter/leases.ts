@@ -23,6 +23,8 @@ export const LEASE_THRESHOLD = 20;
 /** Stop using a lease this long before the object's expiry: clocks of two machines differ a little. */
 export const EXPIRY_MARGIN_MS = 50;
 const MAX_TRACKED = 10_000;
+/** A lease request with no answer after this long is taken as lost: the key may be asked for again. */
+const ASK_LOST_MS = 1000;
 
 /** What the object sends with a grant or a renewal. */
 export interface LeaseGrant {
@@ -111,11 +113,16 @@ export function tokensWanted(perSecond: number, leaseMs: number): number {
  */
 export function leaseToAsk(keyId: string, now: number): string | undefined {
   if (held.has(keyId)) return undefined;
-  const since = asking.get(keyId);
-  if (since !== undefined && now - since < 1000) return undefined;
+  if (leaseAskPending(keyId, now)) return undefined;
   if (asking.size >= MAX_TRACKED) asking.delete(asking.keys().next().value!);
   asking.set(keyId, now);
   return crypto.randomUUID();
+}
+
+/** Whether a request of this isolate is asking for the key's lease right now. */
+export function leaseAskPending(keyId: string, now: number): boolean {
+  const since = asking.get(keyId);
+  return since !== undefined && now - since < ASK_LOST_MS;
 }
 
 /** Whether this isolate holds a lease for the key or is asking for one: a refused request may yet be admitted from it. */

@@ -11,7 +11,7 @@ import { utcDay } from "../../src/limiter/bucket";
 import { keyLimiter } from "../../src/limiter/client";
 import type { KeyLimiter } from "../../src/limiter/key-limiter";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
-import { env, envWithFailingLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
+import { env, envCountingLimiterCalls, envWithFailingLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 const LEASE_MS = configOf(env).leaseMs;
 const event = (key: string, init: RequestInit = {}) => gateway("/v1/events", withKey(key, { method: "POST", body: '{"event":"e"}', ...init }));
@@ -60,6 +60,21 @@ describe("token leases", { timeout: 20_000 }, () => {
     await settleCounts();
     expect(heldLease(key.id)).toBeUndefined(); // ended and reported
     expect(await d1Usage(key.id)).toEqual({ requests: LEASE_THRESHOLD + 10 + 40, rejected: 0 });
+  });
+
+  it("a burst on a key turning hot waits for the one lease asked, rather than each request asking the object", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const counting = envCountingLimiterCalls();
+    const requests = Array.from({ length: LEASE_THRESHOLD * 3 }, () =>
+      sendWith(counting.env, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" }))),
+    );
+    const statuses = await Promise.all(requests.map(async (pending) => (await pending).status));
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    // Below the threshold each request asks; the one past it asks for the lease; the rest wait for it.
+    expect(counting.calls.admit).toBe(LEASE_THRESHOLD);
+    expect(counting.calls.renewLease, "the lease's final report, once it ran out").toBeGreaterThanOrEqual(1);
+    await settleCounts();
+    expect(await d1Usage(key.id)).toEqual({ requests: LEASE_THRESHOLD * 3, rejected: 0 });
   });
 
   it("do not engage on a cold key: each request asks the object", async () => {
