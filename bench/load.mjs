@@ -1,7 +1,8 @@
 // Load generator child of bench/run.mjs: runs autocannon slices on request, over IPC, so that
 // it can live on its own CPU (bench/run.mjs starts it under `taskset -c 1`) for the whole run.
 //
-//   ← { type: "run", id, url, seconds, connections, keys, body }
+//   ← { type: "run", id, url, seconds, connections, keys, rotateKeys, body }
+//     (rotateKeys: every request takes the next key, over all connections; else one key per connection)
 //   → { type: "result", id, result }   (request counts, status codes, exact latency percentiles)
 import autocannon from "autocannon";
 
@@ -11,11 +12,12 @@ function percentile(sorted, p) {
   return sorted[rank];
 }
 
-function runSlice({ url, seconds, connections, keys, body }) {
+function runSlice({ url, seconds, connections, keys, rotateKeys, body }) {
   return new Promise((resolve, reject) => {
     let latencies = new Float64Array(1 << 16);
     let n = 0;
     let client = 0;
+    let next = Math.floor(Math.random() * keys.length);
     const cpuBefore = process.cpuUsage();
     const wallBefore = process.hrtime.bigint();
     const instance = autocannon(
@@ -32,6 +34,18 @@ function runSlice({ url, seconds, connections, keys, body }) {
           const key = keys[client++ % keys.length];
           c.setHeaders({ "content-type": "application/json", authorization: `Bearer ${key}` });
         },
+        ...(rotateKeys
+          ? {
+              requests: [
+                {
+                  setupRequest(request) {
+                    const key = keys[next++ % keys.length];
+                    return { ...request, headers: { ...request.headers, authorization: `Bearer ${key}` } };
+                  },
+                },
+              ],
+            }
+          : {}),
       },
       (error, result) => {
         if (error) return reject(error);
