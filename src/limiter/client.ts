@@ -23,7 +23,7 @@ import {
   leaseToAsk,
   holdLease,
   LEASE_THRESHOLD,
-  leaseAskPending,
+  tokensOnTheirWay,
   needsRenewal,
   noteTraffic,
   startRenewal,
@@ -31,6 +31,7 @@ import {
   useLease,
   type HeldLease,
   type LeaseGrant,
+  type LeaseUse,
 } from "./leases";
 import {
   admittedAfterRefusal,
@@ -52,7 +53,7 @@ export type { AdmitDecision, ChangeOutcome, KeyChange } from "./key-limiter";
 
 /** After a refusal memory ends, how long the next admit has to carry its count before a report does. */
 const REPORT_GRACE_MS = 100;
-/** How often a request waiting for a lease on its way looks whether it has come. */
+/** How often a request waiting for a lease's tokens on their way looks whether they have come. */
 const LEASE_POLL_MS = 2;
 
 export type Admitted = Extract<AdmitDecision, { ok: true }> | { ok: true; scopes: readonly string[]; rate: null };
@@ -99,13 +100,14 @@ export async function admitKey(
       const used = useLease(lease, need, origin, now);
       if (needsRenewal(lease, now, leaseMs)) waitUntil(renewLease(env, lease, tokensWanted(perSecond, leaseMs), waitUntil));
       if (used !== undefined) return used;
+      const renewed = await useTokensOnTheirWay(facts.keyId, need, origin, deadline);
+      if (renewed !== undefined) return renewed;
     } else if (perSecond >= LEASE_THRESHOLD) {
       const leaseId = leaseToAsk(facts.keyId, now);
       if (leaseId !== undefined) askLease = { leaseId, want: tokensWanted(perSecond, leaseMs) };
       else {
-        const asked = await leaseOnItsWay(facts.keyId, deadline);
-        const used = asked === undefined ? undefined : useLease(asked, need, origin, Date.now());
-        if (used !== undefined) return used;
+        const granted = await useTokensOnTheirWay(facts.keyId, need, origin, deadline);
+        if (granted !== undefined) return granted;
       }
     }
   }
@@ -157,16 +159,18 @@ export async function admitKey(
 }
 
 /**
- * The lease another request here is asking for, once it is granted; undefined if it is not (or
- * the ask is lost, or this request's time is up). A burst on a key turning hot would otherwise
- * send every request in flight to its object while the lease is on its way. Polls plain data:
- * awaiting the asking request's own promise is what workerd forbids across requests.
+ * This request answered from the lease another request here is asking for or renewing, once its
+ * tokens come; undefined if none come (refused, lost, or this request's time is up): ask the object.
+ * A burst on a key turning hot, or on a lease run dry while its renewal is on the way, would
+ * otherwise send every request in flight to the key's object. Polls plain data: awaiting the
+ * other request's own promise is what workerd forbids across requests.
  */
-async function leaseOnItsWay(keyId: string, deadline: Deadline): Promise<HeldLease | undefined> {
-  while (heldLease(keyId) === undefined && leaseAskPending(keyId, Date.now()) && !deadline.passed) {
-    await scheduler.wait(LEASE_POLL_MS);
-  }
-  return heldLease(keyId);
+async function useTokensOnTheirWay(keyId: string, need: Need, origin: string | null, deadline: Deadline): Promise<LeaseUse | undefined> {
+  if (!tokensOnTheirWay(keyId, Date.now())) return undefined;
+  do await scheduler.wait(LEASE_POLL_MS);
+  while (tokensOnTheirWay(keyId, Date.now()) && !deadline.passed);
+  const lease = heldLease(keyId);
+  return lease === undefined ? undefined : useLease(lease, need, origin, Date.now());
 }
 
 /** Holds a granted lease, and reports it unused at once if this isolate already holds another. */

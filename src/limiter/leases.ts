@@ -125,6 +125,17 @@ export function leaseAskPending(keyId: string, now: number): boolean {
   return since !== undefined && now - since < ASK_LOST_MS;
 }
 
+/**
+ * Whether tokens for the key are on their way here: a lease asked for and not answered yet, or a
+ * renewal under way of a usable lease that has none left. Either ends within ASK_LOST_MS or the
+ * lease's life, so a request may wait for them instead of asking the object itself.
+ */
+export function tokensOnTheirWay(keyId: string, now: number): boolean {
+  const lease = held.get(keyId);
+  if (lease === undefined) return leaseAskPending(keyId, now);
+  return lease.renewing && lease.used >= lease.granted && now < lease.usableUntil;
+}
+
 /** Whether this isolate holds a lease for the key or is asking for one: a refused request may yet be admitted from it. */
 export function mayLendHere(keyId: string): boolean {
   return held.has(keyId) || asking.has(keyId);

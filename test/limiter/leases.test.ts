@@ -77,6 +77,21 @@ describe("token leases", { timeout: 20_000 }, () => {
     expect(await d1Usage(key.id)).toEqual({ requests: LEASE_THRESHOLD * 3, rejected: 0 });
   });
 
+  it("requests that find the lease run dry wait for its renewal on the way, rather than each asking the object", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    const lease = heldLease(key.id)!;
+    // As if this isolate had used every leased token: the next request starts the renewal.
+    lease.used = lease.granted;
+    const counting = envCountingLimiterCalls();
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, async () => (await sendWith(counting.env, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })))).status),
+    );
+    expect(statuses).toEqual(Array(10).fill(200));
+    expect(counting.calls.admit ?? 0, "no request asked the object itself").toBe(0);
+    expect(counting.calls.renewLease, "one renewal (and the final report)").toBeGreaterThanOrEqual(1);
+  });
+
   it("do not engage on a cold key: each request asks the object", async () => {
     const key = await mintKey(await newProject(), { type: "public" });
     for (let i = 0; i < 5; i++) expect((await event(key.key)).status).toBe(200);
