@@ -1,8 +1,9 @@
 // Load generator child of bench/run.mjs: runs autocannon slices on request, over IPC, so that
 // it can live on its own CPU (bench/run.mjs starts it under `taskset -c 1`) for the whole run.
 //
-//   ← { type: "run", id, url, seconds, connections, keys, rotateKeys, body }
-//     (rotateKeys: every request takes the next key, over all connections; else one key per connection)
+//   ← { type: "run", id, url, seconds, connections, keys, rotateKeys, rate, body }
+//     (rotateKeys: every request takes the next key, over all connections; else one key per connection;
+//      rate: requests per second offered over all connections, else as fast as answers come)
 //   → { type: "result", id, result }   (request counts, status codes, exact latency percentiles)
 import autocannon from "autocannon";
 
@@ -12,7 +13,7 @@ function percentile(sorted, p) {
   return sorted[rank];
 }
 
-function runSlice({ url, seconds, connections, keys, rotateKeys, body }) {
+function runSlice({ url, seconds, connections, keys, rotateKeys, rate, body }) {
   return new Promise((resolve, reject) => {
     let latencies = new Float64Array(1 << 16);
     let n = 0;
@@ -28,6 +29,7 @@ function runSlice({ url, seconds, connections, keys, rotateKeys, body }) {
         duration: seconds,
         timeout: 10,
         body,
+        ...(rate ? { overallRate: rate } : {}),
         headers: { "content-type": "application/json" },
         // One key per connection, round-robin over the bench keys.
         setupClient(c) {
