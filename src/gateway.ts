@@ -71,7 +71,6 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   c.set("route", route.path);
 
   const clientIp = request.headers.get("cf-connecting-ip");
-  refuseIfBlocked(clientIp, Date.now());
 
   const key = readApiKey(request.headers.get("authorization"), url);
   refuseKeyElsewhere(key, request.headers, url);
@@ -81,7 +80,9 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   const maxBytes = configOf(c.env).maxBodyBytes;
   checkDeclaredLength(request, maxBytes);
 
-  const facts = cached !== undefined ? cached : await lookupKey(c.env, key, (p) => c.executionCtx.waitUntil(p));
+  // A blocked address is refused only where a made-up key would cost a D1 query: its valid keys pass.
+  const unlessBlocked = () => refuseIfBlocked(c.env, clientIp, Date.now());
+  const facts = cached !== undefined ? cached : await lookupKey(c.env, key, (p) => c.executionCtx.waitUntil(p), unlessBlocked);
   if (facts === null) {
     throw await recordFailedAttempt(c.env, clientIp, new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole and that it is for this environment."));
   }

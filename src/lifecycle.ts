@@ -29,9 +29,14 @@ export { getKey as readKey, listKeys, getProject, listProjects, createProject, t
 export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./limiter/usage";
 export { listAudit, type AuditEntry, type AuditRecord } from "./keys/audit";
 
-/** The record of a well-formed key as presented (null for a key no record has). */
-export async function keyOfPresented(env: Env, key: string, waitUntil: (promise: Promise<unknown>) => void): Promise<KeyRecord | null> {
-  const facts = await lookupKey(env, key, waitUntil);
+/** The record of a well-formed key as presented (null for a key no record has); see lookupKey for `beforeRecordLookup`. */
+export async function keyOfPresented(
+  env: Env,
+  key: string,
+  waitUntil: (promise: Promise<unknown>) => void,
+  beforeRecordLookup?: () => void,
+): Promise<KeyRecord | null> {
+  const facts = await lookupKey(env, key, waitUntil, beforeRecordLookup);
   return facts === null ? null : getKey(env.DB, facts.keyId);
 }
 
