@@ -12,8 +12,8 @@ import type { Admission, AppEnv } from "./context";
 import { recordFailedAttempt, refuseIfBlocked } from "./guard/failed-auth";
 import { startDeadline, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
-import { isLoopback } from "./http/loopback";
 import { redactKeys } from "./http/redact";
+import { requireHttps } from "./http/require-https";
 import { readApiKey, refuseKeyElsewhere, requireWellFormed } from "./keys/credentials";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { admitKey, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
@@ -120,11 +120,4 @@ async function refusal(env: Env, clientIp: string | null, decision: Refused): Pr
 function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError {
   const headers = { ...error.extra.headers, ...Object.fromEntries(rateLimitHeaders(rate)) };
   return new GatewayError(error.code, error.detail, { ...error.extra, headers });
-}
-
-/** Keys must not cross the network in the clear; local development is the one exception. */
-export function requireHttps(url: URL): void {
-  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
-    throw new GatewayError("https_required", `Use https://${url.host}${redactKeys(url.pathname)}: API keys must not be sent over plain HTTP.`);
-  }
 }

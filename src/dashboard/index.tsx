@@ -18,10 +18,10 @@ import type { Child } from "hono/jsx";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv, Manager } from "../context";
-import { requireHttps } from "../gateway";
 import { recordFailedAttempt, refuseIfBlocked } from "../guard/failed-auth";
 import { GatewayError } from "../http/problem";
 import { renderError } from "../http/request-context";
+import { requireHttps } from "../http/require-https";
 import { readPastedKey, requireWellFormed } from "../keys/credentials";
 import {
   createKey,
