@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { AppEnv } from "../context";
 import { secretsEqual } from "../crypto/hmac";
 import { GatewayError } from "../http/problem";
+import { limitRequestBody } from "../http/body-limit";
 import { requireHttps } from "../http/require-https";
 import { configOf } from "../config";
 import {
@@ -65,6 +66,7 @@ export const operatorApi = new Hono<AppEnv>()
   .use(requireOperatorHttps)
   .get("/health", (c) => c.json({ ok: true }))
   .use(requireOperator)
+  .use(limitRequestBody) // MAX_BODY_BYTES, chunked bodies included; after the token, so strangers send nothing to read
   .use(requireJsonBody)
   .post("/projects", validate("json", newProject), async (c) => {
     return c.json(await createProject(c.env.DB, c.req.valid("json").name, byOperator(c, "project.create").audit), 201);
