@@ -2,10 +2,11 @@
 // `npm run keys -- <command>`: manage projects and API keys through the gateway's operator API.
 // Run `npm run keys -- --help` for usage. Talks to a running gateway (`npm run dev`, or --url).
 //
-// The operator token: OPERATOR_TOKEN from the environment, else the OPERATOR_TOKEN line of the
-// .dev.vars that `npm run dev` wrote — the project's own, or <dir>/.dev.vars when
-// COMPOSITE_DEV_DIR=<dir> is set (the same variable that isolates `npm run dev`; the tests in
-// test-node/ use it this way).
+// The operator token: OPERATOR_TOKEN from the environment, else, for a gateway on this machine
+// only, the OPERATOR_TOKEN line of the .dev.vars that `npm run dev` wrote — the project's own, or
+// <dir>/.dev.vars when COMPOSITE_DEV_DIR=<dir> is set (the same variable that isolates `npm run
+// dev`; the tests in test-node/ use it this way). The token never goes over plain HTTP to a host
+// off this machine.
 
 import { parseArgs } from "node:util";
 import {
@@ -15,7 +16,9 @@ import {
   devVarsPathFor,
   findOperatorToken,
   GatewayUnreachableError,
+  insecureGatewayUrl,
   isolatedDevDir,
+  isLoopbackUrl,
   OperatorApiError,
 } from "./operator-client.mjs";
 
@@ -43,8 +46,9 @@ Global options:
   --url <gateway url>   Gateway base URL (default: http://127.0.0.1:\${PORT:-8787}, now ${defaultGatewayUrl()})
   --help                Show this help
 
-The operator token is read from the OPERATOR_TOKEN environment variable, else from .dev.vars
-(written by \`npm run dev\`; <dir>/.dev.vars when COMPOSITE_DEV_DIR=<dir> is set). Output is the
+The operator token is read from the OPERATOR_TOKEN environment variable, else — for a gateway on
+this machine (localhost, 127.x.x.x, [::1]) only — from .dev.vars (written by \`npm run dev\`;
+<dir>/.dev.vars when COMPOSITE_DEV_DIR=<dir> is set). Any other gateway needs https://. Output is the
 JSON answer on stdout. Exit codes: 0 success, 1 error answer from the gateway (problem+json on
 stderr) or gateway unreachable, 2 usage error.
 
@@ -214,12 +218,17 @@ async function main(argv) {
     process.stderr.write(`error: --url is not a valid URL: ${baseUrl}\n`);
     return 2;
   }
-  const found = findOperatorToken();
+  const insecure = insecureGatewayUrl(baseUrl);
+  if (insecure !== null) {
+    process.stderr.write(`error: ${insecure}\n`);
+    return 2;
+  }
+  const found = findOperatorToken(baseUrl);
   if (!found) {
     process.stderr.write(
-      `error: no operator token. Set OPERATOR_TOKEN, or run \`npm run dev\` once to generate ${
-        isolatedDevDir() ? devVarsPathFor() : ".dev.vars"
-      }.\n`,
+      isLoopbackUrl(baseUrl)
+        ? `error: no operator token. Set OPERATOR_TOKEN, or run \`npm run dev\` once to generate ${isolatedDevDir() ? devVarsPathFor() : ".dev.vars"}.\n`
+        : `error: no operator token for ${new URL(baseUrl).origin}: set OPERATOR_TOKEN (.dev.vars is used only for a gateway on this machine).\n`,
     );
     return 2;
   }

@@ -25,6 +25,41 @@ export function devVarsPathFor(env = process.env) {
   return dir ? path.join(dir, ".dev.vars") : DEV_VARS_PATH;
 }
 
+/**
+ * Hosts that never leave the machine: localhost and its subdomains, 127.0.0.0/8 and [::1] — the
+ * gateway's own rule (src/http/loopback.ts, which a node test holds this to), written out here so
+ * the CLI runs on any Node without TypeScript.
+ */
+export function isLoopbackHost(hostname) {
+  return (
+    hostname === "localhost" ||
+    hostname.endsWith(".localhost") ||
+    hostname === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
+}
+
+/** Whether a gateway URL is on this machine (a URL that does not parse is not). */
+export function isLoopbackUrl(url) {
+  try {
+    return isLoopbackHost(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why the operator token must not go to this URL, or null: plain HTTP to a host off this machine
+ * would carry the token in the clear (the gateway refuses it with 403 https_required, but only
+ * after it has crossed the network).
+ */
+export function insecureGatewayUrl(url) {
+  const { protocol, host } = new URL(url);
+  if (protocol === "https:" || (protocol === "http:" && isLoopbackUrl(url))) return null;
+  if (protocol !== "http:") return `the gateway URL must start with https:// (or http:// for this machine), got ${protocol}//${host}`;
+  return `refusing to send the operator token over plain HTTP to ${host}; use https://${host}`;
+}
+
 export function defaultGatewayUrl(env = process.env) {
   return `http://127.0.0.1:${env.PORT || 8787}`;
 }
@@ -55,11 +90,14 @@ export function readDevVars(file = DEV_VARS_PATH) {
 }
 
 /**
- * OPERATOR_TOKEN from the environment, else from .dev.vars (<COMPOSITE_DEV_DIR>/.dev.vars when
- * that is set); null when neither has it. `path` is the file the token came from.
+ * The operator token for the gateway at `gatewayUrl`: OPERATOR_TOKEN from the environment, else —
+ * for a gateway on this machine only — from .dev.vars (<COMPOSITE_DEV_DIR>/.dev.vars when that
+ * is set); null when neither applies. The local token is for the local gateway: sending it to
+ * whatever --url names would hand it to any host that asks. `path` is the file it came from.
  */
-export function findOperatorToken(env = process.env, devVarsPath = devVarsPathFor(env)) {
+export function findOperatorToken(gatewayUrl, env = process.env, devVarsPath = devVarsPathFor(env)) {
   if (env.OPERATOR_TOKEN) return { token: env.OPERATOR_TOKEN, source: "OPERATOR_TOKEN" };
+  if (!isLoopbackUrl(gatewayUrl)) return null;
   const vars = readDevVars(devVarsPath);
   if (vars?.OPERATOR_TOKEN) return { token: vars.OPERATOR_TOKEN, source: ".dev.vars", path: devVarsPath };
   return null;
@@ -89,6 +127,8 @@ export class GatewayUnreachableError extends Error {
 
 export function createOperatorClient({ baseUrl = defaultGatewayUrl(), token, fetch: fetchImpl = fetch } = {}) {
   const base = baseUrl.replace(/\/+$/, "");
+  const insecure = insecureGatewayUrl(base);
+  if (insecure !== null) throw new Error(insecure);
 
   async function request(method, path, body) {
     const headers = { accept: "application/json, application/problem+json" };

@@ -166,7 +166,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     default: String(FAILED_AUTH_LIMIT.default),
     allowed: range(FAILED_AUTH_LIMIT),
     description:
-      "Failed authentications (unknown, revoked or expired keys) per client IP and window; past it the IP gets 429 too_many_failed_attempts until the window ends. 0 turns the guard off.",
+      "Failed authentications (unknown, revoked or expired keys) per client address (IPv6 per /64) and window; past it the address gets 429 too_many_failed_attempts for further failing keys until the window ends (its valid keys are still served). 0 turns the guard off.",
   },
   {
     name: "FAILED_AUTH_WINDOW_S",

@@ -12,8 +12,8 @@ import type { Admission, AppEnv } from "./context";
 import { recordFailedAttempt, refuseIfBlocked } from "./guard/failed-auth";
 import { startDeadline, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
-import { isLoopback } from "./http/loopback";
 import { redactKeys } from "./http/redact";
+import { requireHttps } from "./http/require-https";
 import { readApiKey, refuseKeyElsewhere, requireWellFormed } from "./keys/credentials";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { admitKey, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
@@ -71,7 +71,6 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   c.set("route", route.path);
 
   const clientIp = request.headers.get("cf-connecting-ip");
-  refuseIfBlocked(clientIp, Date.now());
 
   const key = readApiKey(request.headers.get("authorization"), url);
   refuseKeyElsewhere(key, request.headers, url);
@@ -81,7 +80,9 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   const maxBytes = configOf(c.env).maxBodyBytes;
   checkDeclaredLength(request, maxBytes);
 
-  const facts = cached !== undefined ? cached : await lookupKey(c.env, key, (p) => c.executionCtx.waitUntil(p));
+  // A blocked address is refused only where a made-up key would cost a D1 query: its valid keys pass.
+  const unlessBlocked = () => refuseIfBlocked(c.env, clientIp, Date.now());
+  const facts = cached !== undefined ? cached : await lookupKey(c.env, key, (p) => c.executionCtx.waitUntil(p), unlessBlocked);
   if (facts === null) {
     throw await recordFailedAttempt(c.env, clientIp, new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole and that it is for this environment."));
   }
@@ -119,11 +120,4 @@ async function refusal(env: Env, clientIp: string | null, decision: Refused): Pr
 function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError {
   const headers = { ...error.extra.headers, ...Object.fromEntries(rateLimitHeaders(rate)) };
   return new GatewayError(error.code, error.detail, { ...error.extra, headers });
-}
-
-/** Keys must not cross the network in the clear; local development is the one exception. */
-export function requireHttps(url: URL): void {
-  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
-    throw new GatewayError("https_required", `Use https://${url.host}${redactKeys(url.pathname)}: API keys must not be sent over plain HTTP.`);
-  }
 }

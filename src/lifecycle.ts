@@ -11,27 +11,34 @@
  *
  * No escalation: an actor with scopes (a key, not the operator) changes only keys that can do no
  * more than it can, and creates or grants nothing beyond that — judged by the object on the key
- * as it is now, not as the actor last read it.
+ * as it is now, not as the actor last read it. Nor does it bring into being a key that outlives
+ * or out-limits it (its Ceiling): a key it creates expires no later and gets no higher limits, and
+ * a key it rolls must have a replacement within the same bounds.
  */
 import { configOf, type Env } from "./config";
 import { GatewayError } from "./http/problem";
 import { adoptKeyState, changeKey, type ChangeOutcome } from "./limiter/client";
-import { NO_OVERRIDES, type LimitOverrides } from "./policy/limits";
+import { effectiveLimits, NO_OVERRIDES, type LimitOverrides } from "./policy/limits";
 import { effectiveScopes } from "./policy/authorize";
 import type { Scope } from "./policy/routes";
 import { auditStatement, type AuditEntry } from "./keys/audit";
 import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./keys/format";
 import { hashKey, indexKey, lookupKey } from "./keys/key-index";
-import { getKey, insertKeyStatement, newRecord, withState, type KeyIdentity, type KeyRecord } from "./keys/key-records";
-import type { KeyOperation, KeyState } from "./keys/key-state";
+import { getKey, insertKeyStatement, loadKeyState, newRecord, withState, type KeyIdentity, type KeyRecord } from "./keys/key-records";
+import { beyondCeiling, overridesWithin, type Ceiling, type CeilingPart, type KeyOperation, type KeyState } from "./keys/key-state";
 
 export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./keys/key-records";
 export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./limiter/usage";
 export { listAudit, type AuditEntry, type AuditRecord } from "./keys/audit";
 
-/** The record of a well-formed key as presented (null for a key no record has). */
-export async function keyOfPresented(env: Env, key: string, waitUntil: (promise: Promise<unknown>) => void): Promise<KeyRecord | null> {
-  const facts = await lookupKey(env, key, waitUntil);
+/** The record of a well-formed key as presented (null for a key no record has); see lookupKey for `beforeRecordLookup`. */
+export async function keyOfPresented(
+  env: Env,
+  key: string,
+  waitUntil: (promise: Promise<unknown>) => void,
+  beforeRecordLookup?: () => void,
+): Promise<KeyRecord | null> {
+  const facts = await lookupKey(env, key, waitUntil, beforeRecordLookup);
   return facts === null ? null : getKey(env.DB, facts.keyId);
 }
 
@@ -40,6 +47,8 @@ export interface Actor {
   audit: AuditEntry;
   /** The actor's effective scopes; undefined for the operator, who may do anything. */
   scopes?: readonly string[];
+  /** The acting key, whose expiry and limits bound the keys it creates or rolls; undefined for the operator. */
+  keyId?: string;
 }
 
 export interface NewKey {
@@ -64,6 +73,13 @@ export interface KeyChanges {
  */
 export async function createKey(env: Env, input: NewKey, actor: Actor): Promise<{ record: KeyRecord; key: string }> {
   requireWithin(actor, input);
+  const ceiling = await ceilingOf(env, actor);
+  // Limits cannot be asked for here: a new key gets the actor's where they are lower than its type's defaults.
+  const limits = ceiling === undefined ? NO_OVERRIDES : overridesWithin(input.type, ceiling);
+  const expiresAt = input.expiresAt === null ? null : Date.parse(input.expiresAt);
+  if (ceiling !== undefined && beyondCeiling({ type: input.type, expiresAt, limits }, ceiling).includes("expiry")) {
+    throw outlives(ceiling, "create");
+  }
   const { key, identity } = await mint(env, input.type, input.environment, null);
   const state: KeyState = {
     keyId: "key_" + randomBase62(20),
@@ -76,11 +92,12 @@ export async function createKey(env: Env, input: NewKey, actor: Actor): Promise<
     label: input.label,
     scopes: input.type === "secret" ? input.scopes : null,
     allowedOrigins: input.type === "public" ? input.allowedOrigins : null,
-    expiresAt: input.expiresAt === null ? null : Date.parse(input.expiresAt),
-    limits: NO_OVERRIDES,
+    expiresAt,
+    limits,
     rolledTo: null,
   };
-  const details = { ...actor.audit.details, type: state.type, environment: state.environment, label: state.label, scopes: state.scopes };
+  const capped = limits === NO_OVERRIDES ? {} : { limits };
+  const details = { ...actor.audit.details, type: state.type, environment: state.environment, label: state.label, scopes: state.scopes, ...capped };
   await env.DB.batch([
     insertKeyStatement(env.DB, state, identity),
     auditStatement(env.DB, state.projectId, state.keyId, { ...actor.audit, details }),
@@ -139,15 +156,17 @@ export async function rollKey(
   expiresInSeconds: number,
   actor: Actor,
 ): Promise<{ record: KeyRecord; key: string; old: KeyRecord }> {
+  const ceiling = await ceilingOf(env, actor);
   const { key, identity } = await mint(env, old.type, old.environment, old.id);
   const to = "key_" + randomBase62(20);
   const outcome = await changeKey(env, {
     keyId: old.id,
-    op: { kind: "roll", to, expiresAt: Date.now() + expiresInSeconds * 1000 },
+    op: { kind: "roll", to, expiresAt: Date.now() + expiresInSeconds * 1000, ceiling },
     audit: actor.audit,
     within: actor.scopes,
     successor: identity,
   });
+  if (!outcome.ok && outcome.refused === "beyond_ceiling") throw beyondOnRoll(ceiling!, outcome.beyond);
   const rolled = settled(outcome, "roll");
   const successor = (outcome as Extract<ChangeOutcome, { ok: true }>).successor!;
   await publish(env, successor, identity.hash);
@@ -172,6 +191,8 @@ function settled(outcome: ChangeOutcome, kind: KeyOperation["kind"]): KeyState {
       throw new GatewayError("conflict", ROLL_REFUSALS.already_rolled, { members: { rolled_to: outcome.rolledTo } });
     case "not_yours":
       throw notYours(outcome.missing);
+    case "beyond_ceiling":
+      throw new GatewayError("insufficient_permissions", "This key cannot bring a key into being that outlives it or has higher limits.");
     case "unrecorded":
       throw new GatewayError(
         "storage_unavailable",
@@ -194,6 +215,40 @@ function requireWithin(actor: Actor, target: { type: KeyType; scopes: readonly S
   if (actor.scopes === undefined) return;
   const missing = effectiveScopes(target).filter((scope) => !actor.scopes!.includes(scope));
   if (missing.length > 0) throw notYours(missing);
+}
+
+/**
+ * The acting key's own expiry and limits, as its record holds them (D1 records every version its
+ * object decides before answering); undefined for the operator. A key without a record may not act.
+ */
+async function ceilingOf(env: Env, actor: Actor): Promise<Ceiling | undefined> {
+  if (actor.keyId === undefined) return undefined;
+  const own = await loadKeyState(env.DB, actor.keyId);
+  if (own === null) throw new GatewayError("insufficient_permissions", "The key making this call has no record any more; use another key.");
+  return { expiresAt: own.expiresAt, limits: effectiveLimits(own.type, own.limits) };
+}
+
+const iso = (epochMs: number) => new Date(epochMs).toISOString();
+
+function outlives(ceiling: Ceiling, action: "create"): GatewayError {
+  const until = iso(ceiling.expiresAt!);
+  return new GatewayError(
+    "insufficient_permissions",
+    `This key expires at ${until}, and a key it ${action}s may not outlive it: send expires_at at or before ${until}, or use a key that does not expire.`,
+  );
+}
+
+function beyondOnRoll(ceiling: Ceiling, beyond: readonly CeilingPart[]): GatewayError {
+  const reasons: string[] = [];
+  if (beyond.includes("expiry")) reasons.push(`it would outlive this key, which expires at ${iso(ceiling.expiresAt!)} (a replacement does not expire)`);
+  const limits = beyond.filter((part): part is Exclude<CeilingPart, "expiry"> => part !== "expiry");
+  if (limits.length > 0) {
+    reasons.push(`its limits would be higher than this key's (${limits.map((part) => `${part} ${ceiling.limits[part]}`).join(", ")})`);
+  }
+  return new GatewayError(
+    "insufficient_permissions",
+    `This key cannot roll that key: ${reasons.join("; and ")}. Roll it with a key that does not expire and has at least its limits.`,
+  );
 }
 
 function notYours(missing: readonly string[]): GatewayError {

@@ -18,10 +18,10 @@ import type { Child } from "hono/jsx";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv, Manager } from "../context";
-import { requireHttps } from "../gateway";
 import { recordFailedAttempt, refuseIfBlocked } from "../guard/failed-auth";
 import { GatewayError } from "../http/problem";
 import { renderError } from "../http/request-context";
+import { requireHttps } from "../http/require-https";
 import { readPastedKey, requireWellFormed } from "../keys/credentials";
 import {
   createKey,
@@ -145,10 +145,10 @@ dashboard.post("/logout", (c) => {
  */
 async function keyForSignIn(c: DashboardContext, presented: string): Promise<KeyRecord> {
   const ip = c.req.header("cf-connecting-ip") ?? null;
-  refuseIfBlocked(ip, Date.now());
   const key = readPastedKey(presented);
   requireWellFormed(key);
-  const record = await keyOfPresented(c.env, key, (promise) => c.executionCtx.waitUntil(promise));
+  const unlessBlocked = () => refuseIfBlocked(c.env, ip, Date.now()); // as on the API: valid keys pass a blocked address
+  const record = await keyOfPresented(c.env, key, (promise) => c.executionCtx.waitUntil(promise), unlessBlocked);
   if (record === null) {
     throw await recordFailedAttempt(c.env, ip, new GatewayError("invalid_api_key", "This API key does not exist. Check that you copied it whole."));
   }

@@ -58,11 +58,17 @@ export function cachedKey(key: string): KeyFacts | null | undefined {
   return cache.get(key);
 }
 
-/** The facts of a well-formed key, from this isolate's cache, KV or D1; null for an unknown key. */
+/**
+ * The facts of a well-formed key, from this isolate's cache, KV or D1; null for an unknown key.
+ * `beforeRecordLookup` runs when neither the cache nor KV knows the key, just before D1 is asked:
+ * the failed-auth guard refuses there, so that a blocked address keeps its valid keys (found in
+ * KV) but no longer costs a D1 query per made-up key.
+ */
 export async function lookupKey(
   env: Env,
   key: string,
   waitUntil: (promise: Promise<unknown>) => void,
+  beforeRecordLookup: () => void = () => {},
 ): Promise<KeyFacts | null> {
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
@@ -73,6 +79,7 @@ export async function lookupKey(
     remember(key, fromKv);
     return fromKv;
   }
+  beforeRecordLookup();
   const row = await env.DB.prepare("SELECT id, project_id, type, environment FROM api_keys WHERE key_hash = ?1")
     .bind(hash)
     .first<KeyRow>();

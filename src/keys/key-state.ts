@@ -9,10 +9,14 @@
  *
  * Revoked is terminal: every operation but revoke is refused on a revoked key, and revoke on a
  * revoked key changes nothing (the caller re-asserts it; see KeyLimiter.change).
+ *
+ * No escalation: a caller that is a key (not the operator) passes what it may do itself. `within`
+ * (its scopes) bounds every key it touches; its Ceiling (its own expiry and limits) bounds every
+ * key it brings into being, so that no key creates or rolls to one that outlives or out-limits it.
  */
 import { effectiveScopes } from "../policy/authorize";
 import type { Scope } from "../policy/routes";
-import type { LimitOverrides } from "../policy/limits";
+import { effectiveLimits, NO_OVERRIDES, type LimitOverrides, type Limits } from "../policy/limits";
 import type { KeyEnvironment, KeyType } from "./format";
 
 export interface KeyState {
@@ -47,14 +51,44 @@ export type KeyOperation =
   | { kind: "limits"; limits: Partial<LimitOverrides> }
   /** Brings the expiry forward; never later than the key already expires. */
   | { kind: "expire"; at: number }
-  /** Points the key at its replacement and lets it expire at `expiresAt` (or sooner, if it already would). */
-  | { kind: "roll"; to: string; expiresAt: number };
+  /**
+   * Points the key at its replacement and lets it expire at `expiresAt` (or sooner, if it already
+   * would). `ceiling`: the rolling key's, which the replacement may not exceed.
+   */
+  | { kind: "roll"; to: string; expiresAt: number; ceiling?: Ceiling };
+
+/** The most a key that a key creates or rolls to may have: no later expiry, no higher limits. */
+export interface Ceiling {
+  /** Epoch milliseconds, or null for a key that does not expire. */
+  expiresAt: number | null;
+  limits: Limits;
+}
+
+/** What of a new key would exceed a ceiling. */
+export type CeilingPart = "expiry" | keyof Limits;
+
+/** The parts of a new key (its expiry, its limits) above the ceiling; empty when it is within. */
+export function beyondCeiling(key: Pick<KeyState, "type" | "expiresAt" | "limits">, ceiling: Ceiling): CeilingPart[] {
+  const beyond: CeilingPart[] = [];
+  if (ceiling.expiresAt !== null && (key.expiresAt === null || key.expiresAt > ceiling.expiresAt)) beyond.push("expiry");
+  const limits = effectiveLimits(key.type, key.limits);
+  for (const part of ["rate", "burst", "daily"] as const) if (limits[part] > ceiling.limits[part]) beyond.push(part);
+  return beyond;
+}
+
+/** The overrides that keep a new key of `type` within the ceiling's limits (its defaults where they already are). */
+export function overridesWithin(type: KeyType, ceiling: Ceiling): LimitOverrides {
+  const defaults = effectiveLimits(type, NO_OVERRIDES);
+  const capped = (part: keyof Limits) => (ceiling.limits[part] < defaults[part] ? ceiling.limits[part] : null);
+  return { rate: capped("rate"), burst: capped("burst"), daily: capped("daily") };
+}
 
 export type OperationRefusal =
   | { refused: "revoked" }
   | { refused: "expired" }
   | { refused: "already_rolled"; rolledTo: string }
-  | { refused: "not_yours"; missing: string[] };
+  | { refused: "not_yours"; missing: string[] }
+  | { refused: "beyond_ceiling"; beyond: CeilingPart[] };
 
 export type Applied = { ok: true; state: KeyState; changed: boolean } | ({ ok: false } & OperationRefusal);
 
@@ -102,6 +136,11 @@ function nextState(state: KeyState, op: KeyOperation, now: number): KeyState | O
     case "roll":
       if (state.expiresAt !== null && state.expiresAt <= now) return { refused: "expired" };
       if (state.rolledTo !== null) return { refused: "already_rolled", rolledTo: state.rolledTo };
+      if (op.ceiling !== undefined) {
+        // The replacement has this key's settings as they are now and no expiry (KeyLimiter's successorOf).
+        const beyond = beyondCeiling({ type: state.type, expiresAt: null, limits: state.limits }, op.ceiling);
+        if (beyond.length > 0) return { refused: "beyond_ceiling", beyond };
+      }
       return { ...state, rolledTo: op.to, expiresAt: earlier(state.expiresAt, op.expiresAt) };
   }
 }

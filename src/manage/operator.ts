@@ -2,13 +2,16 @@
  * Operator API (API.md §6): `/_operator/*`, authenticated by the OPERATOR_TOKEN secret and
  * compared in constant time. Creates projects and their first keys, lists, changes and revokes
  * keys, sets per-key limits, reads the audit log. Deny by default: with no OPERATOR_TOKEN
- * configured every call is refused.
+ * configured every call is refused, and plain HTTP to a non-local host is refused before the
+ * token is looked at (403 https_required, as on the API).
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../context";
 import { secretsEqual } from "../crypto/hmac";
 import { GatewayError } from "../http/problem";
+import { limitRequestBody } from "../http/body-limit";
+import { requireHttps } from "../http/require-https";
 import { configOf } from "../config";
 import {
   createKey,
@@ -54,9 +57,16 @@ function byOperator(c: Context<AppEnv>, action: AuditEntry["action"]): Actor {
   return { audit: { actor: "operator", action, ip: c.req.header("cf-connecting-ip") ?? null } };
 }
 
+const requireOperatorHttps: MiddlewareHandler<AppEnv> = async function requireOperatorHttps(c, next) {
+  requireHttps(new URL(c.req.url), "operator token");
+  await next();
+};
+
 export const operatorApi = new Hono<AppEnv>()
+  .use(requireOperatorHttps)
   .get("/health", (c) => c.json({ ok: true }))
   .use(requireOperator)
+  .use(limitRequestBody) // MAX_BODY_BYTES, chunked bodies included; after the token, so strangers send nothing to read
   .use(requireJsonBody)
   .post("/projects", validate("json", newProject), async (c) => {
     return c.json(await createProject(c.env.DB, c.req.valid("json").name, byOperator(c, "project.create").audit), 201);

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { applyOperation, sameState, type KeyOperation, type KeyState } from "../../src/keys/key-state";
+import { applyOperation, beyondCeiling, overridesWithin, sameState, type Ceiling, type KeyOperation, type KeyState } from "../../src/keys/key-state";
 import { SCOPES, type Scope } from "../../src/policy/routes";
 
 const NOW = Date.parse("2026-12-02T12:00:00Z");
@@ -101,6 +101,42 @@ describe("applyOperation", () => {
     expect(apply(secretKey, { kind: "revoke" }, scoped)).toMatchObject({ ok: false, refused: "not_yours", missing: expect.arrayContaining(["admin", "billing:write"]) });
     const narrow: KeyState = { ...secretKey, scopes: ["projects:read"] };
     expect(apply(narrow, { kind: "revoke" }, scoped)).toMatchObject({ ok: true, changed: true });
+  });
+
+  it("ceiling: a roll whose replacement (no expiry, the key's limits) would outlive or out-limit the caller is refused, nothing changed", () => {
+    const defaults = { rate: 1_000, burst: 10_000, daily: 10_000_000 };
+    const roll = (ceiling: Ceiling): KeyOperation => ({ kind: "roll", to: "key_b", expiresAt: NOW + 60_000, ceiling });
+    expect(apply(secretKey, roll({ expiresAt: NOW + 86_400_000, limits: defaults }))).toEqual({ ok: false, refused: "beyond_ceiling", beyond: ["expiry"] });
+    expect(apply(secretKey, roll({ expiresAt: null, limits: { ...defaults, daily: 5 } }))).toEqual({ ok: false, refused: "beyond_ceiling", beyond: ["daily"] });
+    const capped: KeyState = { ...secretKey, limits: { rate: null, burst: null, daily: 5 } };
+    expect(apply(capped, roll({ expiresAt: null, limits: { ...defaults, daily: 5 } }))).toMatchObject({ ok: true, changed: true, state: { rolledTo: "key_b" } });
+  });
+});
+
+describe("ceiling", () => {
+  const ceiling: Ceiling = { expiresAt: NOW + 1000, limits: { rate: 50, burst: 5_000, daily: 2_000_000 } };
+
+  it("beyondCeiling names each part above it: a later or no expiry, each higher limit", () => {
+    expect(beyondCeiling({ type: "public", expiresAt: NOW + 1000, limits: { rate: null, burst: null, daily: null } }, ceiling)).toEqual(["rate"]);
+    expect(beyondCeiling({ type: "secret", expiresAt: null, limits: { rate: null, burst: null, daily: null } }, ceiling)).toEqual(["expiry", "rate", "burst", "daily"]);
+    expect(beyondCeiling({ type: "secret", expiresAt: NOW + 1001, limits: { rate: 50, burst: 5_000, daily: 2_000_000 } }, ceiling)).toEqual(["expiry"]);
+    expect(beyondCeiling({ type: "secret", expiresAt: NOW, limits: { rate: 1, burst: 1, daily: 1 } }, { ...ceiling, expiresAt: null })).toEqual([]);
+  });
+
+  it("overridesWithin caps each limit at the ceiling and keeps a type's default where it is lower already", () => {
+    expect(overridesWithin("public", ceiling)).toEqual({ rate: 50, burst: null, daily: null });
+    expect(overridesWithin("secret", ceiling)).toEqual({ rate: 50, burst: 5_000, daily: 2_000_000 });
+  });
+
+  it("property: a key with the overrides overridesWithin gives is never beyond the ceiling's limits", () => {
+    const limit = fc.integer({ min: 1, max: 20_000_000 });
+    fc.assert(
+      fc.property(fc.constantFrom("public" as const, "secret" as const), limit, limit, limit, (type, rate, burst, daily) => {
+        const bound: Ceiling = { expiresAt: null, limits: { rate, burst, daily } };
+        expect(beyondCeiling({ type, expiresAt: null, limits: overridesWithin(type, bound) }, bound)).toEqual([]);
+      }),
+      { numRuns: 10_000 },
+    );
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { hashKey } from "../../src/keys/key-index";
-import { expectProblem, gateway, mintKey, operator, projectWithKeys, withKey, type MintedKey } from "../helpers";
+import { expectProblem, gateway, mintKey, operator, projectWithKeys, setLimits, withKey, type MintedKey } from "../helpers";
 
 let project: string;
 let admin: MintedKey;
@@ -128,6 +128,74 @@ describe("no escalation", () => {
       await expectProblem(await manage(manager.key, method, path, body), 403, "insufficient_permissions");
     }
     expect((await gateway("/v1/admin/x", withKey(admin.key))).status).toBe(200);
+  });
+});
+
+describe("no escalation by expiry or limits: a key never creates or rolls to a key that outlives or out-limits it", () => {
+  const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().replace(/\.\d{3}Z$/, ".000Z");
+
+  it("a key with expires_at creates keys that expire no later; a later or missing expiry is 403 naming its own", async () => {
+    const expiresAt = inDays(7);
+    const manager = await mintKey(project, { type: "secret", expires_at: expiresAt });
+    for (const body of [
+      { type: "secret", environment: "test", label: "forever" },
+      { type: "public", environment: "test", label: "forever public" },
+      { type: "secret", environment: "test", label: "later", expires_at: inDays(8) },
+    ]) {
+      const problem = await expectProblem(await manage(manager.key, "POST", "/v1/api_keys", body), 403, "insufficient_permissions", manager.key);
+      expect(problem.detail).toContain(expiresAt);
+      expect(problem.detail).toContain("expires_at");
+    }
+    for (const expires_at of [inDays(1), expiresAt]) {
+      const res = await manage(manager.key, "POST", "/v1/api_keys", { type: "secret", environment: "test", label: "sooner", expires_at });
+      expect(res.status, await res.clone().text()).toBe(201);
+      expect(((await res.json()) as { expires_at: string }).expires_at).toBe(expires_at);
+    }
+  });
+
+  it("a key with expires_at cannot roll a key (itself included) to a replacement that never expires", async () => {
+    const manager = await mintKey(project, { type: "secret", expires_at: inDays(7) });
+    const target = await mintKey(project, { type: "secret", scopes: ["events:read"] });
+    for (const id of [target.id, manager.id]) {
+      const problem = await expectProblem(await manage(manager.key, "POST", `/v1/api_keys/${id}/roll`, { expires_in: 60 }), 403, "insufficient_permissions", manager.key);
+      expect(problem.detail).toContain("would outlive");
+    }
+    // Nothing was rolled: both keys still roll for a key without an expiry.
+    expect((await manage(admin.key, "POST", `/v1/api_keys/${target.id}/roll`, { expires_in: 0 })).status).toBe(201);
+  });
+
+  it("a key with lowered limits creates keys with no higher limits, and they hold", async () => {
+    const manager = await mintKey(project, { type: "secret" });
+    await setLimits(manager.id, { rate: 1, burst: 6, daily: 500 });
+    for (const type of ["secret", "public"] as const) {
+      const res = await manage(manager.key, "POST", "/v1/api_keys", { type, environment: "test", label: `capped ${type}` });
+      expect(res.status, await res.clone().text()).toBe(201);
+      const created = (await res.json()) as { key: string; limits: { rate: number; burst: number; daily: number } };
+      expect(created.limits).toEqual({ rate: 1, burst: 6, daily: 500 });
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await gateway("/v1/events", withKey(created.key, { method: "POST", body: "{}" }))).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429]);
+    }
+    // Limits above a type's default are not handed on: a public key keeps its lower default.
+    expect((await operator("PUT", `/keys/${manager.id}/limits`, { rate: 500, burst: null, daily: null })).status).toBe(200);
+    const res = await manage(manager.key, "POST", "/v1/api_keys", { type: "public", environment: "test", label: "public default" });
+    expect(((await res.json()) as { limits: unknown }).limits).toEqual({ rate: 100, burst: 1000, daily: 1_000_000 });
+  });
+
+  it("a key with lowered limits cannot roll a key with higher ones; it may roll itself", async () => {
+    const manager = await mintKey(project, { type: "secret" });
+    await setLimits(manager.id, { daily: 1000 });
+    const target = await mintKey(project, { type: "secret" });
+    const problem = await expectProblem(await manage(manager.key, "POST", `/v1/api_keys/${target.id}/roll`, { expires_in: 60 }), 403, "insufficient_permissions", manager.key);
+    expect(problem.detail).toContain("daily");
+    const self = await manage(manager.key, "POST", `/v1/api_keys/${manager.id}/roll`, { expires_in: 60 });
+    expect(self.status, await self.clone().text()).toBe(201);
+    expect(((await self.json()) as { limits: { daily: number } }).limits.daily).toBe(1000);
+  });
+
+  it("the operator has no ceiling", async () => {
+    const created = await operator("POST", "/keys", { project_id: project, type: "secret", environment: "test", label: "op" });
+    expect(((await created.json()) as { expires_at: unknown }).expires_at).toBeNull();
   });
 });
 

@@ -2,7 +2,7 @@
 import { createExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { env, expectProblem, gateway, newProject, OPERATOR_TOKEN } from "../helpers";
+import { env, expectProblem, gateway, newProject, OPERATOR_TOKEN, sendWith } from "../helpers";
 
 describe("operator API security", () => {
   it.each([
@@ -40,5 +40,33 @@ describe("operator API security", () => {
       body: JSON.stringify({ project_id: project, type: "secret", environment: "live", label: "x" }),
     });
     await expectProblem(res, 401, "invalid_operator_token");
+  });
+
+  describe("plain HTTP (API.md §6: 403 https_required, as on the API)", () => {
+    const call = (url: string, init: RequestInit = {}) =>
+      sendWith(env, new Request(url, { ...init, headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, "content-type": "application/json", ...init.headers } }));
+
+    it.each([
+      ["GET", "/_operator/projects"],
+      ["POST", "/_operator/projects"],
+      ["GET", "/_operator/keys/key_x"],
+      ["GET", "/_operator/health"],
+    ])("%s %s to a non-local host is refused before the token is looked at, and nothing changes", async (method, path) => {
+      const before = await env.DB.prepare("SELECT COUNT(*) AS n FROM projects").first("n");
+      const res = await call(`http://gateway.example.com${path}`, { method, body: method === "POST" ? '{"name":"over http"}' : undefined });
+      const problem = await expectProblem(res, 403, "https_required", OPERATOR_TOKEN);
+      expect(problem.detail).toContain(`https://gateway.example.com${path}`);
+      expect(problem.detail).toContain("operator token");
+      expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM projects").first("n")).toBe(before);
+    });
+
+    it("a wrong token over plain HTTP gets the same 403: nothing about the token is answered", async () => {
+      const res = await sendWith(env, new Request("http://gateway.example.com/_operator/projects", { headers: { authorization: "Bearer wrong" } }));
+      await expectProblem(res, 403, "https_required");
+    });
+
+    it.each(["http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787"])("local development over %s works", async (base) => {
+      expect((await call(`${base}/_operator/projects`)).status).toBe(200);
+    });
   });
 });

@@ -4,8 +4,9 @@
  *  - only keys of the caller's own project exist for it (others are 404, indistinguishable from
  *    ids that do not exist);
  *  - a `test` key sees and manages only `test` keys;
- *  - no escalation: the key lifecycle (keys/lifecycle.ts) lets a key create, change, roll or
- *    revoke only keys that can do no more than it can itself, given as the actor's scopes here.
+ *  - no escalation: the key lifecycle (lifecycle.ts) lets a key create, change, roll or revoke
+ *    only keys that can do no more than it can itself, given as the actor's scopes here, and
+ *    create or roll to none that outlives or out-limits it (the acting key's id, below).
  */
 import type { Context } from "hono";
 import type { Admission, AppEnv, Manager } from "../../context";
@@ -20,7 +21,7 @@ export function admissionOf(c: Context<AppEnv>): Admission {
 
 /** The manager as the key lifecycle's actor: its audit entry, and what it may do itself. */
 export function actorOf(c: Context<AppEnv>, manager: Manager, action: AuditEntry["action"]): Actor {
-  return { audit: { actor: manager.facts.keyId, action, ip: c.req.header("cf-connecting-ip") ?? null }, scopes: manager.scopes };
+  return { audit: { actor: manager.facts.keyId, action, ip: c.req.header("cf-connecting-ip") ?? null }, scopes: manager.scopes, keyId: manager.facts.keyId };
 }
 
 const notFound = () => new GatewayError("not_found", "No key of this project has this id. List the project's keys to find it.");
