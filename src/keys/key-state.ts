@@ -137,8 +137,8 @@ function nextState(state: KeyState, op: KeyOperation, now: number): KeyState | O
       if (state.expiresAt !== null && state.expiresAt <= now) return { refused: "expired" };
       if (state.rolledTo !== null) return { refused: "already_rolled", rolledTo: state.rolledTo };
       if (op.ceiling !== undefined) {
-        // The replacement has this key's settings as they are now and no expiry (KeyLimiter's successorOf).
-        const beyond = beyondCeiling({ type: state.type, expiresAt: null, limits: state.limits }, op.ceiling);
+        // The replacement has this key's settings as they are now, its expiry included (KeyLimiter's successorOf).
+        const beyond = beyondCeiling({ type: state.type, expiresAt: state.expiresAt, limits: state.limits }, op.ceiling);
         if (beyond.length > 0) return { refused: "beyond_ceiling", beyond };
       }
       return { ...state, rolledTo: op.to, expiresAt: earlier(state.expiresAt, op.expiresAt) };

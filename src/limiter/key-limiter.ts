@@ -375,7 +375,7 @@ export class KeyLimiter extends DurableObject<Env> {
       const audit = revoke && !applied.changed ? this.unrecorded : change.audit;
       // A revoke is in force before D1 is asked: it never waits on, or fails with, the record.
       if (revoke && applied.changed) this.store(next, audit);
-      const successor = change.op.kind === "roll" && change.successor !== undefined ? successorOf(next, change.successor) : undefined;
+      const successor = change.op.kind === "roll" && change.successor !== undefined ? successorOf(current, next, change.successor) : undefined;
       let recorded: KeyState | null | "landed";
       try {
         recorded = await this.record(next, applied.changed, audit, successor);
@@ -481,15 +481,16 @@ interface Successor {
   identity: KeyIdentity;
 }
 
-/** A roll's new key: the old key's settings as they are now, a fresh life and no expiry of its own. */
-function successorOf(rolled: KeyState, identity: KeyIdentity): Successor {
+/** A roll's new key: the old key's settings as they are now (`before` the roll shortened its expiry), active. */
+function successorOf(before: KeyState, rolled: KeyState, identity: KeyIdentity): Successor {
   const state: KeyState = {
     ...rolled,
     keyId: rolled.rolledTo!,
     version: 1,
     status: "active",
     revokedAt: null,
-    expiresAt: null,
+    // The key's own expiry, not the roll's grace period: rotating a key never lengthens its life.
+    expiresAt: before.expiresAt,
     rolledTo: null,
   };
   return { state, identity: { ...identity, rolledFrom: rolled.keyId } };

@@ -87,4 +87,16 @@ describe("key rotation (AUTH-DOCS)", () => {
     expect(((await (await gateway("/v1/export", withKey(old.key))).json()) as { code: string }).code).toBe("expired_api_key");
     expect((await gateway("/v1/export", withKey(replacement.key))).status).toBe(200);
   }, 30_000);
+
+  it("roll: the replacement keeps the key's own expiry; only the old key gets the grace period", async () => {
+    const project = await newProject("Roll expiry");
+    const manager = await mintKey(project, { type: "secret" });
+    const expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, ".000Z");
+    const old = await mintKey(project, { type: "secret", expires_at: expiresAt });
+    const rolled = await gateway(`/v1/api_keys/${old.id}/roll`, withKey(manager.key, { method: "POST", body: JSON.stringify({ expires_in: 60 }), headers: { "content-type": "application/json" } }));
+    expect(rolled.status, await rolled.clone().text()).toBe(201);
+    expect(((await rolled.json()) as { expires_at: string | null }).expires_at).toBe(expiresAt);
+    const before = (await (await operator("GET", `/keys/${old.id}`)).json()) as { expires_at: string };
+    expect(Date.parse(before.expires_at)).toBeLessThanOrEqual(Date.now() + 60_000);
+  });
 });
