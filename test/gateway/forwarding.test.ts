@@ -17,17 +17,24 @@ beforeAll(async () => {
   ({ project, publicKey, secretKey } = await projectWithKeys("live"));
 });
 
-/** Independent check of the signature: recompute with WebCrypto from what the origin saw. */
-async function expectedSignature(headers: Record<string, string>): Promise<string> {
+/** Independent check of signature v2 (API.md §4): recompute with WebCrypto from what the origin saw. */
+async function expectedSignature(received: OriginEcho["received"]): Promise<string> {
+  const { headers } = received;
   const payload = [
+    "v2",
     headers["x-composite-timestamp"],
     headers["x-request-id"],
+    received.method,
+    received.path + received.search,
     headers["x-composite-key-id"],
     headers["x-composite-project-id"],
-  ].join(".");
+    headers["x-composite-key-type"],
+    headers["x-composite-environment"],
+    headers["x-composite-scopes"],
+  ].join("\n");
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(SIGNING_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(payload)));
-  return "v1=" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return "v2=" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function echo(res: Response): Promise<OriginEcho> {
@@ -97,8 +104,30 @@ describe("the origin", () => {
     const timestamp = Number(received.headers["x-composite-timestamp"]);
     expect(timestamp).toBeGreaterThanOrEqual(before);
     expect(timestamp).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
-    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received.headers));
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received));
     expect(signature).toBe("valid"); // the sample origin's own verification agrees
+  });
+
+  it("signs method, path and query as forwarded, so a seen request cannot be replayed or bent (sample origin: 401)", async () => {
+    const res = await gateway(`/v1/users/user_42?fields=a%20b&api_key=${secretKey.key}`, { method: "GET" });
+    const { received } = await echo(res);
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received));
+    const signed = Object.fromEntries(Object.entries(received.headers).filter(([name]) => name.startsWith("x-composite-") || name === "x-request-id"));
+    const replay = (path: string, method: string, changes: Record<string, string> = {}) =>
+      env.ORIGIN!.fetch(`https://origin${path}`, { method, headers: { ...signed, ...changes } });
+    const reasonOf = async (r: Response) => {
+      expect(r.status).toBe(401);
+      return ((await r.json()) as { reason: string }).reason;
+    };
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET"))).toBe("replayed_request");
+    expect(await reasonOf(await replay("/v1/users/user_43?fields=a%20b", "GET"))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "DELETE"))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=all", "GET"))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET", { "x-composite-scopes": "admin" }))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET", { "x-composite-environment": "live", "x-composite-key-type": "public" }))).toBe("bad_signature");
+    const old = String(Number(signed["x-composite-timestamp"]) - 301);
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET", { "x-composite-timestamp": old }))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42", "GET", { "x-composite-signature": "v1=00" }))).toBe("malformed_signature");
   });
 
   it("never receives a client's X-Composite-* headers (no spoofing)", async () => {
@@ -123,7 +152,7 @@ describe("the origin", () => {
     expect(received.headers["x-composite-key-type"]).toBe("public");
     expect(received.headers["x-composite-anything"]).toBeUndefined();
     expect(received.headers["x-request-id"]).not.toBe("req_spoofed");
-    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received.headers));
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received));
   });
 
   it("gets method, path, query, other headers and the body unchanged", async () => {
