@@ -16,11 +16,12 @@ import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { hmacSha256Hex } from "../crypto/hmac";
 import { configOf } from "../config";
 import type { AppEnv, Manager } from "../context";
+import { SESSION_COOKIE } from "../http/gateway-cookies";
 import { GatewayError } from "../http/problem";
 import type { KeyRecord } from "../lifecycle";
 import { effectiveScopes } from "../policy/authorize";
 
-const COOKIE = "composite_session";
+const COOKIE = SESSION_COOKIE;
 export const SESSION_MS = 8 * 3_600_000;
 
 function sessionSecret(c: Context<AppEnv>): Promise<string> {

@@ -1,14 +1,16 @@
 /**
  * Forwarding an admitted request to the origin (API.md §4): method, path, query without
- * `api_key`, and the body as a stream (see body-limit.ts for the one exception). Authorization and every incoming
- * X-Composite-* header are removed before the signed identity is added, so a client can neither
- * leak its key to the origin nor pose as another key.
+ * `api_key`, and the body as a stream (see body-limit.ts for the one exception). The headers are
+ * the client's minus the key, forged identity, forwarding and hop-by-hop headers and the gateway's
+ * own cookies (origin-headers.ts), plus the signed identity, so a client can neither leak its key
+ * to the origin nor pose as another key or another address.
  */
 import { configOf, type Env } from "../config";
 import { searchWithoutApiKey } from "../keys/credentials";
 import { GatewayError } from "../http/problem";
 import { TIMED_OUT, within, type Deadline } from "../http/deadline";
-import { addIdentity, IDENTITY_HEADER_PREFIX, type Identity } from "./identity";
+import { addIdentity, type Identity } from "./identity";
+import { originHeaders } from "./origin-headers";
 
 export async function forwardToOrigin(
   request: Request,
@@ -19,11 +21,7 @@ export async function forwardToOrigin(
   deadline: Deadline,
 ): Promise<Response> {
   const { base, target } = originTarget(url, env);
-  const headers = new Headers(request.headers);
-  headers.delete("authorization");
-  for (const name of request.headers.keys()) {
-    if (name.startsWith(IDENTITY_HEADER_PREFIX)) headers.delete(name);
-  }
+  const headers = originHeaders(request.headers, { clientIp: request.headers.get("cf-connecting-ip"), proto: url.protocol.slice(0, -1) });
   await addIdentity(headers, identity, { method: request.method, target }, configOf(env).originSigningSecret);
 
   const init: RequestInit = { method: request.method, headers, body, redirect: "manual" };

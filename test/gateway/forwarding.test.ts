@@ -38,7 +38,7 @@ async function expectedSignature(received: OriginEcho["received"]): Promise<stri
 }
 
 async function echo(res: Response): Promise<OriginEcho> {
-  expect(res.status).toBe(200);
+  expect(res.status, await res.clone().text()).toBe(200);
   return (await res.json()) as OriginEcho;
 }
 
@@ -153,6 +153,68 @@ describe("the origin", () => {
     expect(received.headers["x-composite-anything"]).toBeUndefined();
     expect(received.headers["x-request-id"]).not.toBe("req_spoofed");
     expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received));
+  });
+
+  it("never receives client-set forwarding, proxy or hop-by-hop headers: X-Forwarded-For and -Proto are the gateway's", async () => {
+    const res = await gateway(
+      "/v1/events",
+      withKey(publicKey.key, {
+        method: "POST",
+        body: "{}",
+        headers: {
+          "cf-connecting-ip": "198.51.100.7",
+          "x-forwarded-for": "10.0.0.1",
+          "x-forwarded-host": "admin.internal",
+          "x-forwarded-proto": "http",
+          "x-forwarded-port": "8443",
+          forwarded: "for=10.0.0.1;host=admin.internal;proto=http",
+          "x-real-ip": "10.0.0.1",
+          "proxy-authorization": "Basic c2VjcmV0OnNlY3JldA==",
+          "proxy-authenticate": "Basic",
+          connection: "keep-alive, X-Internal-Hop",
+          "x-internal-hop": "from the client",
+          "keep-alive": "timeout=5",
+          te: "trailers",
+          trailer: "x-checksum",
+          upgrade: "h2c",
+          "x-http-method-override": "DELETE",
+          "x-original-url": "/v1/admin/purge",
+          "x-rewrite-url": "/v1/admin/purge",
+          "x-kept": "yes",
+        },
+      }),
+    );
+    const { received } = await echo(res);
+    for (const name of [
+      "x-forwarded-host",
+      "x-forwarded-port",
+      "forwarded",
+      "x-real-ip",
+      "proxy-authorization",
+      "proxy-authenticate",
+      "connection",
+      "x-internal-hop",
+      "keep-alive",
+      "te",
+      "trailer",
+      "upgrade",
+      "x-http-method-override",
+      "x-original-url",
+      "x-rewrite-url",
+    ]) {
+      expect(received.headers[name], name).toBeUndefined();
+    }
+    expect(received.headers["x-forwarded-for"]).toBe("198.51.100.7");
+    expect(received.headers["x-forwarded-proto"]).toBe("https");
+    expect(received.headers["x-kept"]).toBe("yes");
+  });
+
+  it("never receives the gateway's own cookies (the dashboard session); other cookies pass", async () => {
+    const cookie = "theme=dark; composite_session=key_x.1.c2ln; __Host-composite_session=key_x.1.c2ln; lang=de";
+    const { received } = await echo(await gateway("/v1/events", withKey(publicKey.key, { method: "POST", body: "{}", headers: { cookie } })));
+    expect(received.headers.cookie).toBe("theme=dark; lang=de");
+    const { received: only } = await echo(await gateway("/v1/events", withKey(publicKey.key, { method: "POST", body: "{}", headers: { cookie: "composite_session=key_x.1.c2ln" } })));
+    expect(only.headers.cookie).toBeUndefined();
   });
 
   it("gets method, path, query, other headers and the body unchanged", async () => {
