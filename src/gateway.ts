@@ -10,6 +10,7 @@ import type { Context } from "hono";
 import { configOf, type Env } from "./config";
 import type { Admission, AppEnv } from "./context";
 import { recordFailedAttempt, refuseIfBlocked } from "./guard/failed-auth";
+import { guardSecretKey } from "./http/browser-access";
 import { startDeadline, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
 import { isLoopback } from "./http/loopback";
@@ -75,6 +76,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
 
   const key = readApiKey(request.headers.get("authorization"), url);
   refuseKeyElsewhere(key, request.headers, url);
+  guardSecretKey(c, key);
   // A key this isolate has looked up before was well-formed then: no format check to repeat.
   const cached = cachedKey(key);
   if (cached === undefined) requireWellFormed(key);
