@@ -28,6 +28,7 @@ import type { KeyOperation, KeyState } from "./keys/key-state";
 export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./keys/key-records";
 export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./limiter/usage";
 export { listAudit, type AuditEntry, type AuditRecord } from "./keys/audit";
+export { endSessions, sessionEpoch } from "./keys/session-epochs";
 
 /** The record of a well-formed key as presented (null for a key no record has). */
 export async function keyOfPresented(env: Env, key: string, waitUntil: (promise: Promise<unknown>) => void): Promise<KeyRecord | null> {
