@@ -1,7 +1,7 @@
 /**
  * The hot path, top to bottom (DESIGN.md): every SDK request passes here.
  *
- *   https → route table → credentials → key format → key index → limiter client → origin
+ *   https → path check → route table → credentials → key format → key index → limiter client → origin
  *
  * Everything that can refuse without I/O runs first, so garbage costs nothing: a path outside
  * the route table or a key with a bad checksum never touches KV, D1 or a Durable Object.
@@ -18,6 +18,7 @@ import { redactKeys } from "./http/redact";
 import { readApiKey, refuseKeyElsewhere, requireWellFormed } from "./keys/credentials";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { admitKey, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
+import { pathProblem } from "./policy/path-safety";
 import { matchRoute, type RouteRule } from "./policy/routes";
 import { bodyToForward, checkDeclaredLength } from "./proxy/body-limit";
 import { forwardToOrigin, toClientResponse } from "./proxy/forward";
@@ -66,6 +67,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   const request = c.req.raw;
   const url = new URL(request.url);
   requireHttps(url);
+  requireUnambiguousPath(url.pathname);
 
   const route = matchRoute(request.method, url.pathname);
   if (route === null) throw routeNotFound(request.method, url.pathname);
@@ -121,6 +123,17 @@ async function refusal(env: Env, clientIp: string | null, decision: Refused): Pr
 function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError {
   const headers = { ...error.extra.headers, ...Object.fromEntries(rateLimitHeaders(rate)) };
   return new GatewayError(error.code, error.detail, { ...error.extra, headers });
+}
+
+/** A path the origin could read as another than the route table checked is never forwarded (policy/path-safety.ts). */
+function requireUnambiguousPath(pathname: string): void {
+  const problem = pathProblem(pathname);
+  if (problem !== null) {
+    throw new GatewayError(
+      "invalid_request",
+      `The URL path has ${problem}, which the origin could read as another path than the gateway checked. Send the path without it; put such values in the query string, percent-encoded.`,
+    );
+  }
 }
 
 /** Keys must not cross the network in the clear; local development is the one exception. */
