@@ -105,3 +105,47 @@ describe("pathProblem (pure)", () => {
     );
   });
 });
+
+/** Every character percent-encoded, as a client (or an attacker probing our logs) may send it. */
+const percentEncoded = (text: string) => [...text].map((ch) => "%" + ch.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+const base64 = (text: string) => btoa(text);
+const base64url = (text: string) => btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+
+describe("a key in the URL, encoded (issue 14, finding 9)", () => {
+  it("is never echoed in a 404's detail, percent-encoded, partly encoded or base64", async () => {
+    const key = secretKey.key;
+    for (const hidden of [percentEncoded(key), `%${key.charCodeAt(0).toString(16)}${key.slice(1)}`, `${key.slice(0, 10)}%41${key.slice(11)}`, base64(key), base64url(`user:${key}`)]) {
+      const res = await gateway(`/v2/${hidden}`, withKey(key));
+      const body = await expectProblem(res, 404, "route_not_found", key);
+      expect(body.detail as string).not.toContain(hidden);
+      expect(body.detail as string).toContain("[redacted key]");
+    }
+  });
+
+  it("percent- or base64-encoded in the path or another query parameter: 400 invalid_request, never forwarded", async () => {
+    const key = secretKey.key;
+    const before = await originTotal();
+    for (const [path, where] of [
+      [`/v1/users/${percentEncoded(key)}`, "path"],
+      [`/v1/users/${base64url(key)}`, "path"],
+      [`/v1/users/me?token=${percentEncoded(percentEncoded(key)).replaceAll("%", "%25")}`, "query parameter"],
+      [`/v1/users/me?token=${encodeURIComponent(base64(key))}`, "query parameter"],
+      [`/v1/users/me?session=${base64url(JSON.stringify({ u: 1, key }))}`, "query parameter"],
+      [`/v1/users/me?${percentEncoded("token")}=${percentEncoded(key)}`, "query parameter"],
+    ] as const) {
+      const res = await gateway(path, withKey(key));
+      const body = await expectProblem(res, 400, "invalid_request", key);
+      expect(body.detail, path).toContain(where);
+      expect(res.headers.get("x-ratelimit-remaining")).toBeNull();
+    }
+    expect(await originTotal()).toBe(before);
+  });
+
+  it("base64 or percent-encoded in another header: 400 invalid_request too", async () => {
+    const key = secretKey.key;
+    for (const value of [base64(key), percentEncoded(key), base64(`${key}:`)]) {
+      const res = await gateway("/v1/users/me", withKey(key, { headers: { "x-token": value } }));
+      await expectProblem(res, 400, "invalid_request", key);
+    }
+  });
+});
