@@ -30,8 +30,11 @@ export default defineConfig(async () => {
                 workers: [
                   {
                     name: "composite-sample-origin",
-                    modules: true,
-                    scriptPath: "./examples/origin/index.js",
+                    // The sample origin and the signature verifier it imports, as npm run dev serves them.
+                    modules: [
+                      { type: "ESModule", path: "./examples/origin/index.js" },
+                      { type: "ESModule", path: "./examples/origin/verify-signature.js" },
+                    ],
                     compatibilityDate: "2026-11-01",
                     bindings: { ORIGIN_SIGNING_SECRET: "test-origin-signing-secret", QUIET: "1" },
                   },

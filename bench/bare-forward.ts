@@ -13,13 +13,13 @@ export interface OriginEnv {
 
 /** Headers to send the origin in place of the client's; the origin's answer's headers, amended. */
 export interface Amend {
-  request(headers: Headers): Promise<Headers>;
+  request(headers: Headers, request: Request): Promise<Headers>;
   response(headers: Headers): void;
 }
 
 export async function forwardBare(request: Request, env: OriginEnv, amend?: Amend): Promise<Response> {
   const url = new URL(request.url);
-  const headers = amend === undefined ? request.headers : await amend.request(request.headers);
+  const headers = amend === undefined ? request.headers : await amend.request(request.headers, request);
   const init: RequestInit = { method: request.method, headers, body: request.body, redirect: "manual" };
   const upstream =
     env.ORIGIN !== undefined

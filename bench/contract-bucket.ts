@@ -30,12 +30,17 @@ const IDENTITY = {
 } as const satisfies Omit<Identity, "timestamp">;
 const LIMITS = { rate: 1_000_000, burst: 10_000_000, daily: 1_000_000_000 };
 
+/** What the gateway signs as the target (API.md §4); a string slice, not a URL parse, to cost what the gateway's does. */
+function pathAndQuery(url: string): string {
+  return url.slice(url.indexOf("/", url.indexOf("//") + 2));
+}
+
 function amendments(secret: string): Amend {
   return {
-    async request(incoming) {
+    async request(incoming, request) {
       const headers = new Headers(incoming);
       headers.delete("authorization");
-      await addIdentity(headers, { ...IDENTITY, timestamp: Math.floor(Date.now() / 1000) }, secret);
+      await addIdentity(headers, { ...IDENTITY, timestamp: Math.floor(Date.now() / 1000) }, { method: request.method, target: pathAndQuery(request.url) }, secret);
       return headers;
     },
     response(headers) {

@@ -39,6 +39,8 @@ export interface Variables {
   projectId?: string;
   route?: string;
   errorCode?: string;
+  /** The request presents a secret (sk_) key: its answer carries no CORS headers unless opted in. */
+  secretKey?: true;
 }
 
 export type AppEnv = { Bindings: Env; Variables: Variables };

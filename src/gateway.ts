@@ -1,7 +1,7 @@
 /**
  * The hot path, top to bottom (DESIGN.md): every SDK request passes here.
  *
- *   https → route table → credentials → key format → key index → limiter client → origin
+ *   https → path check → route table → credentials → key format → key index → limiter client → origin
  *
  * Everything that can refuse without I/O runs first, so garbage costs nothing: a path outside
  * the route table or a key with a bad checksum never touches KV, D1 or a Durable Object.
@@ -10,6 +10,7 @@ import type { Context } from "hono";
 import { configOf, type Env } from "./config";
 import type { Admission, AppEnv } from "./context";
 import { recordFailedAttempt, refuseIfBlocked } from "./guard/failed-auth";
+import { guardSecretKey } from "./http/browser-access";
 import { startDeadline, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
 import { redactKeys } from "./http/redact";
@@ -17,6 +18,7 @@ import { requireHttps } from "./http/require-https";
 import { readApiKey, refuseKeyElsewhere, requireWellFormed } from "./keys/credentials";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { admitKey, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
+import { pathProblem } from "./policy/path-safety";
 import { matchRoute, type RouteRule } from "./policy/routes";
 import { bodyToForward, checkDeclaredLength } from "./proxy/body-limit";
 import { forwardToOrigin, toClientResponse } from "./proxy/forward";
@@ -65,6 +67,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   const request = c.req.raw;
   const url = new URL(request.url);
   requireHttps(url);
+  requireUnambiguousPath(url.pathname);
 
   const route = matchRoute(request.method, url.pathname);
   if (route === null) throw routeNotFound(request.method, url.pathname);
@@ -74,6 +77,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
 
   const key = readApiKey(request.headers.get("authorization"), url);
   refuseKeyElsewhere(key, request.headers, url);
+  guardSecretKey(c, key);
   // A key this isolate has looked up before was well-formed then: no format check to repeat.
   const cached = cachedKey(key);
   if (cached === undefined) requireWellFormed(key);
@@ -120,4 +124,15 @@ async function refusal(env: Env, clientIp: string | null, decision: Refused): Pr
 function withRateHeaders(error: GatewayError, rate: RateSnapshot): GatewayError {
   const headers = { ...error.extra.headers, ...Object.fromEntries(rateLimitHeaders(rate)) };
   return new GatewayError(error.code, error.detail, { ...error.extra, headers });
+}
+
+/** A path the origin could read as another than the route table checked is never forwarded (policy/path-safety.ts). */
+function requireUnambiguousPath(pathname: string): void {
+  const problem = pathProblem(pathname);
+  if (problem !== null) {
+    throw new GatewayError(
+      "invalid_request",
+      `The URL path has ${problem}, which the origin could read as another path than the gateway checked. Send the path without it; put such values in the query string, percent-encoded.`,
+    );
+  }
 }

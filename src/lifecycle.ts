@@ -30,6 +30,7 @@ import { beyondCeiling, overridesWithin, type Ceiling, type CeilingPart, type Ke
 export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./keys/key-records";
 export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./limiter/usage";
 export { listAudit, type AuditEntry, type AuditRecord } from "./keys/audit";
+export { endSessions, sessionEpoch } from "./keys/session-epochs";
 
 /** The record of a well-formed key as presented (null for a key no record has); see lookupKey for `beforeRecordLookup`. */
 export async function keyOfPresented(

@@ -368,8 +368,15 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
     expect(echo.signature).toBe("valid");
     // ...and it verifies with the secret in COMPOSITE_DEV_DIR/.dev.vars, as a real origin would check it.
     const secret = /^ORIGIN_SIGNING_SECRET=(\S+)$/m.exec(readFileSync(path.join(devDir, ".dev.vars"), "utf8"))[1];
-    const payload = ["x-composite-timestamp", "x-request-id", "x-composite-key-id", "x-composite-project-id"].map((n) => headers[n]).join(".");
-    expect(headers["x-composite-signature"]).toBe(`v1=${createHmac("sha256", secret).update(payload).digest("hex")}`);
+    const payload = [
+      "v2",
+      headers["x-composite-timestamp"],
+      headers["x-request-id"],
+      echo.received.method,
+      echo.received.path + echo.received.search,
+      ...["x-composite-key-id", "x-composite-project-id", "x-composite-key-type", "x-composite-environment", "x-composite-scopes"].map((n) => headers[n]),
+    ].join("\n");
+    expect(headers["x-composite-signature"]).toBe(`v2=${createHmac("sha256", secret).update(payload).digest("hex")}`);
 
     expect(result.headers.get("ratelimit")).toMatch(/^"(burst|daily)";r=\d+;t=\d+$/);
     const remaining = Number(result.headers.get("x-ratelimit-remaining"));

@@ -33,7 +33,8 @@ export interface CompositeOptions {
   fetch?: (request: Request) => Promise<Response>;
   /**
    * A secret key in a browser is readable by anyone who opens the page, so the client refuses
-   * it unless this is set (e.g. an internal tool behind a login). Use a public key instead.
+   * it unless this is set (e.g. an internal tool behind a login), and then sends
+   * `Composite-Browser-Access: true`, without which the gateway refuses it too. Use a public key instead.
    */
   dangerouslyAllowSecretKeyInBrowser?: boolean;
 }
@@ -59,6 +60,8 @@ export class Composite {
   readonly #fetch: (request: Request) => Promise<Response>;
   readonly #retry: RetryPolicy;
   readonly #timeoutMs: number;
+  /** Sent by a secret key allowed in a browser: the gateway refuses a secret key from a page otherwise (API.md §2). */
+  readonly #browserAccess: boolean;
 
   constructor(options: CompositeOptions = {}) {
     const key = options.apiKey ?? environmentVariable("COMPOSITE_API_KEY");
@@ -70,6 +73,7 @@ export class Composite {
       );
     }
     this.#key = key as string;
+    this.#browserAccess = this.keyType === "secret" && options.dangerouslyAllowSecretKeyInBrowser === true;
     this.#baseUrl = checkBaseUrl(options.baseUrl ?? environmentVariable("COMPOSITE_API_URL"));
     this.#fetch = options.fetch ?? ((request) => fetch(request));
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
@@ -113,6 +117,7 @@ export class Composite {
   async #attempt(method: string, path: string, payload: string | undefined): Promise<unknown> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#key}`, accept: "application/json" };
     if (payload !== undefined) headers["content-type"] = "application/json";
+    if (this.#browserAccess) headers["composite-browser-access"] = "true";
     const request = new Request(this.#baseUrl + path, { method, headers, body: payload, signal: AbortSignal.timeout(this.#timeoutMs) });
     let response: Response;
     try {

@@ -25,6 +25,7 @@ import { requireHttps } from "../http/require-https";
 import { readPastedKey, requireWellFormed } from "../keys/credentials";
 import {
   createKey,
+  endSessions,
   keyOfPresented,
   keyUsage,
   lastDays,
@@ -34,6 +35,7 @@ import {
   readKey,
   revokeKey,
   rollKey,
+  sessionEpoch,
   updateKey,
   type AuditEntry,
   type KeyRecord,
@@ -43,7 +45,7 @@ import { keyChangesBody, newKeyBody, rollBody, toKeyChanges, toNewKey } from "..
 import { invalidRequest } from "../manage/validation";
 import { keyEditForm, newKeyForm, type FormBody } from "./forms";
 import { ActivityPage, CreatedKeyPage, ErrorPage, KeyPage, KeysPage, Layout, NewKeyPage, SignInPage, type KeyRow } from "./pages";
-import { canChangeKeys, dashboardManager, endSession, openSession, sessionKeyId } from "./session";
+import { canChangeKeys, dashboardManager, endSession, openSession, readSession } from "./session";
 
 type DashboardContext = Context<AppEnv>;
 
@@ -118,13 +120,13 @@ function page(c: DashboardContext, title: string, body: Child, status = 200): Re
 
 dashboard.get("/", (c) => c.redirect("/dashboard/keys", 303));
 
-dashboard.get("/login", async (c) => ((await sessionKeyId(c)) === null ? page(c, "Sign in", <SignInPage />) : c.redirect("/dashboard/keys", 303)));
+dashboard.get("/login", async (c) => ((await readSession(c)) === null ? page(c, "Sign in", <SignInPage />) : c.redirect("/dashboard/keys", 303)));
 
 dashboard.post("/login", async (c) => {
   const form = await c.req.parseBody();
   try {
     const record = await keyForSignIn(c, typeof form.api_key === "string" ? form.api_key : "");
-    await openSession(c, record.id);
+    await openSession(c, { keyId: record.id, epoch: await sessionEpoch(c.env.DB, record.id) });
     return c.redirect("/dashboard/keys", 303);
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
@@ -133,7 +135,10 @@ dashboard.post("/login", async (c) => {
   }
 });
 
-dashboard.post("/logout", (c) => {
+/** Ends every session of the signed-in key, in every browser (a copied cookie included), then this one's cookie. */
+dashboard.post("/logout", async (c) => {
+  const session = await readSession(c);
+  if (session !== null) await endSessions(c.env.DB, session.keyId);
   endSession(c);
   return c.redirect("/dashboard/login", 303);
 });
@@ -163,14 +168,18 @@ async function keyForSignIn(c: DashboardContext, presented: string): Promise<Key
 
 // ---- signed in: Settings → API Keys
 
-/** Every page below needs a live session; its key is read again on each page, so a revoke ends it at once. */
+/**
+ * Every page below needs a live session; its key and the key's session epoch are read again on
+ * each page, so a revoke or a sign-out in any browser ends it at once.
+ */
 const requireSession: MiddlewareHandler<AppEnv> = async function requireSession(c, next) {
-  const keyId = await sessionKeyId(c);
-  if (keyId === null) return c.redirect("/dashboard/login", 303);
-  const record = await readKey(c.env.DB, keyId);
+  const session = await readSession(c);
+  if (session === null) return c.redirect("/dashboard/login", 303);
+  const [record, epoch] = await Promise.all([readKey(c.env.DB, session.keyId), sessionEpoch(c.env.DB, session.keyId)]);
   let manager: Manager;
   try {
     if (record === null) throw new GatewayError("invalid_api_key", "The key of this session no longer exists.");
+    if (epoch !== session.epoch) throw new GatewayError("invalid_api_key", "You signed out with this key. Sign in again.");
     manager = dashboardManager(record);
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;

@@ -21,6 +21,7 @@ export const ERRORS = {
   invalid_operator_token: [401, "Invalid operator token"],
   insufficient_permissions: [403, "Insufficient permissions"],
   origin_not_allowed: [403, "Origin not allowed"],
+  secret_key_in_browser: [403, "Secret key in browser"],
   https_required: [403, "HTTPS required"],
   operator_api_disabled: [403, "Operator API disabled"],
   cross_site_request: [403, "Cross-site request refused"],

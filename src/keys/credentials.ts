@@ -4,11 +4,13 @@
  * never quote what was sent.
  */
 import { GatewayError } from "../http/problem";
+import { unescapeAscii } from "../http/redact";
 import { parseKey } from "./format";
 
 export const API_KEY_PARAM = "api_key";
 
 const SURROUNDING_WHITESPACE = /^\s|\s$|[\r\n]/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous). */
 export function readApiKey(authorization: string | null, url: URL): string {
@@ -135,20 +137,48 @@ function pairName(pair: string): string {
 /**
  * The key may travel only where the gateway takes it from (and removes it): Authorization and
  * `?api_key=`. Anywhere else — another header, another query parameter, the path — it would
- * reach the origin, so the request is refused before anything is counted or forwarded.
+ * reach the origin, so the request is refused before anything is counted or forwarded. Also
+ * percent-encoded (once or more) or base64-encoded there: an origin that decodes still gets it.
  */
 export function refuseKeyElsewhere(key: string, headers: Headers, url: URL): void {
-  if (url.pathname.includes(key)) throw keyElsewhere("in the URL path");
+  const forms = hiddenForms(key);
+  if (hides(url.pathname, forms)) throw keyElsewhere("in the URL path");
   if (url.search !== "") {
     for (const [name, value] of url.searchParams) {
-      if (name !== API_KEY_PARAM && (name.includes(key) || value.includes(key))) throw keyElsewhere("in a query parameter other than api_key");
+      if (name !== API_KEY_PARAM && (hides(name, forms) || hides(value, forms))) throw keyElsewhere("in a query parameter other than api_key");
     }
   }
   for (const [name, value] of headers) {
     if (name === "authorization") continue;
     if (name.includes(key)) throw keyElsewhere("in a header name");
-    if (value.includes(key)) throw keyElsewhere(`in the ${name} header`);
+    if (hides(value, forms)) throw keyElsewhere(`in the ${name} header`);
   }
+}
+
+/**
+ * The key as it may hide in text: itself, and its base64 and base64url encodings at each of the
+ * three byte alignments — the characters that depend on the key's bytes alone, so the key is
+ * found inside a larger encoded value (`base64("user:" + key)`, a JSON token) too.
+ */
+function hiddenForms(key: string): string[] {
+  const forms = new Set([key]);
+  // Only printable ASCII can be a key; anything else is refused as malformed next (and btoa would throw).
+  if (!PRINTABLE_ASCII.test(key)) return [...forms];
+  for (let shift = 0; shift < 3; shift++) {
+    const encoded = btoa("\0".repeat(shift) + key);
+    const own = encoded.slice(Math.ceil((8 * shift) / 6), Math.floor((8 * (shift + key.length)) / 6));
+    forms.add(own);
+    forms.add(own.replaceAll("+", "-").replaceAll("/", "_"));
+  }
+  return [...forms];
+}
+
+function hides(text: string, forms: readonly string[]): boolean {
+  const decoded = text.includes("%") ? unescapeAscii(text) : text;
+  for (const form of forms) {
+    if (text.includes(form) || (decoded !== text && decoded.includes(form))) return true;
+  }
+  return false;
 }
 
 function keyElsewhere(where: string): GatewayError {

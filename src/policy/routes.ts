@@ -4,7 +4,8 @@
  * reach the origin. Pure data and one matching function, no I/O.
  *
  * Path patterns: literal segments, `:id` (exactly one non-empty segment) and a trailing `*`
- * (one or more further segments). A path with an encoded `/` or `\` matches nothing.
+ * (one or more further segments). A path with an encoded `/` or `\` matches nothing (the gateway
+ * refuses such paths earlier, 400, in path-safety.ts; this keeps the table safe on its own).
  */
 
 export const SCOPES = [

@@ -1,14 +1,16 @@
 /**
  * Forwarding an admitted request to the origin (API.md §4): method, path, query without
- * `api_key`, and the body as a stream (see body-limit.ts for the one exception). Authorization and every incoming
- * X-Composite-* header are removed before the signed identity is added, so a client can neither
- * leak its key to the origin nor pose as another key.
+ * `api_key`, and the body as a stream (see body-limit.ts for the one exception). The headers are
+ * the client's minus the key, forged identity, forwarding and hop-by-hop headers and the gateway's
+ * own cookies (origin-headers.ts), plus the signed identity, so a client can neither leak its key
+ * to the origin nor pose as another key or another address.
  */
 import { configOf, type Env } from "../config";
 import { searchWithoutApiKey } from "../keys/credentials";
 import { GatewayError } from "../http/problem";
 import { TIMED_OUT, within, type Deadline } from "../http/deadline";
-import { addIdentity, IDENTITY_HEADER_PREFIX, type Identity } from "./identity";
+import { addIdentity, type Identity } from "./identity";
+import { originHeaders } from "./origin-headers";
 
 export async function forwardToOrigin(
   request: Request,
@@ -18,18 +20,15 @@ export async function forwardToOrigin(
   body: ReadableStream | Uint8Array | null,
   deadline: Deadline,
 ): Promise<Response> {
-  const target = originUrl(url, env);
-  const headers = new Headers(request.headers);
-  headers.delete("authorization");
-  for (const name of request.headers.keys()) {
-    if (name.startsWith(IDENTITY_HEADER_PREFIX)) headers.delete(name);
-  }
-  await addIdentity(headers, identity, configOf(env).originSigningSecret);
+  const { base, target } = originTarget(url, env);
+  const headers = originHeaders(request.headers, { clientIp: request.headers.get("cf-connecting-ip"), proto: url.protocol.slice(0, -1) });
+  await addIdentity(headers, identity, { method: request.method, target }, configOf(env).originSigningSecret);
 
   const init: RequestInit = { method: request.method, headers, body, redirect: "manual" };
+  const destination = base + target;
   let answer: Response | typeof TIMED_OUT;
   try {
-    answer = await within(deadline, env.ORIGIN !== undefined ? env.ORIGIN.fetch(target, init) : fetch(target, init));
+    answer = await within(deadline, env.ORIGIN !== undefined ? env.ORIGIN.fetch(destination, init) : fetch(destination, init));
   } catch {
     throw new GatewayError("origin_unavailable", "The origin could not be reached. Retry later.");
   }
@@ -40,15 +39,30 @@ export async function forwardToOrigin(
   return answer;
 }
 
-/** The origin URL for this request: base + path + query without the key. */
-function originUrl(url: URL, env: Env): string {
+/**
+ * Where this request goes: the origin's scheme and host, and the path and query the origin will
+ * see (ORIGIN_URL's path prefix + path + query without the key) — the `target` the signature covers.
+ */
+function originTarget(url: URL, env: Env): { base: string; target: string } {
   const search = searchWithoutApiKey(url.search);
-  if (env.ORIGIN !== undefined) return `https://origin${url.pathname}${search}`;
-  const base = configOf(env).originUrl;
-  if (base === null) {
+  if (env.ORIGIN !== undefined) return { base: "https://origin", target: url.pathname + search };
+  const originUrl = configOf(env).originUrl;
+  if (originUrl === null) {
     throw new GatewayError("origin_unavailable", "No origin is configured for this gateway (set ORIGIN_URL). Contact the operator.");
   }
-  return base + url.pathname + search;
+  const { origin, prefix } = splitOriginUrl(originUrl);
+  return { base: origin, target: prefix + url.pathname + search };
+}
+
+let splitCache: { originUrl: string; origin: string; prefix: string } | undefined;
+
+/** ORIGIN_URL (normalised by config.ts, no trailing slash) as scheme://host[:port] and path prefix; parsed once per isolate. */
+function splitOriginUrl(originUrl: string): { origin: string; prefix: string } {
+  if (splitCache?.originUrl !== originUrl) {
+    const origin = new URL(originUrl).origin;
+    splitCache = { originUrl, origin, prefix: originUrl.slice(origin.length) };
+  }
+  return splitCache;
 }
 
 /**

@@ -3,7 +3,7 @@
  * API's rules), sessions that must end, forged cookies, cross-site forms, plain HTTP, probing.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { env, envWithFailingLimiter, GATEWAY, mintKey, newProject, operator, sendWith, type MintedKey } from "../helpers";
+import { env, envWithFailingLimiter, gateway, GATEWAY, mintKey, newProject, operator, sendWith, withKey, type MintedKey } from "../helpers";
 import { alertText, DashboardBrowser } from "./browser";
 
 let project: string;
@@ -87,6 +87,31 @@ describe("sessions", () => {
     expect(res.status).toBe(401);
     expect(alertText(await res.text())).toContain("Your session has ended. This key is revoked.");
     expect(browser.cookies.size).toBe(0);
+  });
+
+  it("signing out ends every session of the key: other browsers and copied cookies alike", async () => {
+    const key = await mintKey(project, { type: "secret" });
+    const [first, second] = [await DashboardBrowser.signedIn(key.key), await DashboardBrowser.signedIn(key.key)];
+    const copied = [...first.cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+    expect((await second.get("/dashboard/keys")).status).toBe(200);
+    expect((await first.post("/dashboard/logout", {})).status).toBe(303);
+    expect(first.cookies.size).toBe(0);
+    const fromCopy = await new DashboardBrowser().get("/dashboard/keys", { cookie: copied });
+    expect(fromCopy.status).toBe(401);
+    expect(alertText(await fromCopy.text())).toContain("Your session has ended");
+    expect((await second.get("/dashboard/keys")).status).toBe(401);
+    expect(second.cookies.size).toBe(0);
+    // Signing in again opens a new session; the old cookies stay dead.
+    expect((await (await DashboardBrowser.signedIn(key.key)).get("/dashboard/keys")).status).toBe(200);
+    expect((await new DashboardBrowser().get("/dashboard/keys", { cookie: copied })).status).toBe(401);
+  });
+
+  it("revoking the key through the API ends its sessions too", async () => {
+    const key = await mintKey(project, { type: "secret" });
+    const browser = await DashboardBrowser.signedIn(key.key);
+    const revoke = await gateway(`/v1/api_keys/${key.id}`, withKey(admin.key, { method: "DELETE" }));
+    expect(revoke.status, await revoke.clone().text()).toBe(200);
+    expect((await browser.get("/dashboard/keys")).status).toBe(401);
   });
 
   it("a forged, altered or foreign cookie is no session", async () => {

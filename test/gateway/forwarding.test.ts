@@ -17,21 +17,28 @@ beforeAll(async () => {
   ({ project, publicKey, secretKey } = await projectWithKeys("live"));
 });
 
-/** Independent check of the signature: recompute with WebCrypto from what the origin saw. */
-async function expectedSignature(headers: Record<string, string>): Promise<string> {
+/** Independent check of signature v2 (API.md §4): recompute with WebCrypto from what the origin saw. */
+async function expectedSignature(received: OriginEcho["received"]): Promise<string> {
+  const { headers } = received;
   const payload = [
+    "v2",
     headers["x-composite-timestamp"],
     headers["x-request-id"],
+    received.method,
+    received.path + received.search,
     headers["x-composite-key-id"],
     headers["x-composite-project-id"],
-  ].join(".");
+    headers["x-composite-key-type"],
+    headers["x-composite-environment"],
+    headers["x-composite-scopes"],
+  ].join("\n");
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(SIGNING_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(payload)));
-  return "v1=" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return "v2=" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function echo(res: Response): Promise<OriginEcho> {
-  expect(res.status).toBe(200);
+  expect(res.status, await res.clone().text()).toBe(200);
   return (await res.json()) as OriginEcho;
 }
 
@@ -97,8 +104,30 @@ describe("the origin", () => {
     const timestamp = Number(received.headers["x-composite-timestamp"]);
     expect(timestamp).toBeGreaterThanOrEqual(before);
     expect(timestamp).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
-    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received.headers));
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received));
     expect(signature).toBe("valid"); // the sample origin's own verification agrees
+  });
+
+  it("signs method, path and query as forwarded, so a seen request cannot be replayed or bent (sample origin: 401)", async () => {
+    const res = await gateway(`/v1/users/user_42?fields=a%20b&api_key=${secretKey.key}`, { method: "GET" });
+    const { received } = await echo(res);
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received));
+    const signed = Object.fromEntries(Object.entries(received.headers).filter(([name]) => name.startsWith("x-composite-") || name === "x-request-id"));
+    const replay = (path: string, method: string, changes: Record<string, string> = {}) =>
+      env.ORIGIN!.fetch(`https://origin${path}`, { method, headers: { ...signed, ...changes } });
+    const reasonOf = async (r: Response) => {
+      expect(r.status).toBe(401);
+      return ((await r.json()) as { reason: string }).reason;
+    };
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET"))).toBe("replayed_request");
+    expect(await reasonOf(await replay("/v1/users/user_43?fields=a%20b", "GET"))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "DELETE"))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=all", "GET"))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET", { "x-composite-scopes": "admin" }))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET", { "x-composite-environment": "live", "x-composite-key-type": "public" }))).toBe("bad_signature");
+    const old = String(Number(signed["x-composite-timestamp"]) - 301);
+    expect(await reasonOf(await replay("/v1/users/user_42?fields=a%20b", "GET", { "x-composite-timestamp": old }))).toBe("bad_signature");
+    expect(await reasonOf(await replay("/v1/users/user_42", "GET", { "x-composite-signature": "v1=00" }))).toBe("malformed_signature");
   });
 
   it("never receives a client's X-Composite-* headers (no spoofing)", async () => {
@@ -123,7 +152,69 @@ describe("the origin", () => {
     expect(received.headers["x-composite-key-type"]).toBe("public");
     expect(received.headers["x-composite-anything"]).toBeUndefined();
     expect(received.headers["x-request-id"]).not.toBe("req_spoofed");
-    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received.headers));
+    expect(received.headers["x-composite-signature"]).toBe(await expectedSignature(received));
+  });
+
+  it("never receives client-set forwarding, proxy or hop-by-hop headers: X-Forwarded-For and -Proto are the gateway's", async () => {
+    const res = await gateway(
+      "/v1/events",
+      withKey(publicKey.key, {
+        method: "POST",
+        body: "{}",
+        headers: {
+          "cf-connecting-ip": "198.51.100.7",
+          "x-forwarded-for": "10.0.0.1",
+          "x-forwarded-host": "admin.internal",
+          "x-forwarded-proto": "http",
+          "x-forwarded-port": "8443",
+          forwarded: "for=10.0.0.1;host=admin.internal;proto=http",
+          "x-real-ip": "10.0.0.1",
+          "proxy-authorization": "Basic c2VjcmV0OnNlY3JldA==",
+          "proxy-authenticate": "Basic",
+          connection: "keep-alive, X-Internal-Hop",
+          "x-internal-hop": "from the client",
+          "keep-alive": "timeout=5",
+          te: "trailers",
+          trailer: "x-checksum",
+          upgrade: "h2c",
+          "x-http-method-override": "DELETE",
+          "x-original-url": "/v1/admin/purge",
+          "x-rewrite-url": "/v1/admin/purge",
+          "x-kept": "yes",
+        },
+      }),
+    );
+    const { received } = await echo(res);
+    for (const name of [
+      "x-forwarded-host",
+      "x-forwarded-port",
+      "forwarded",
+      "x-real-ip",
+      "proxy-authorization",
+      "proxy-authenticate",
+      "connection",
+      "x-internal-hop",
+      "keep-alive",
+      "te",
+      "trailer",
+      "upgrade",
+      "x-http-method-override",
+      "x-original-url",
+      "x-rewrite-url",
+    ]) {
+      expect(received.headers[name], name).toBeUndefined();
+    }
+    expect(received.headers["x-forwarded-for"]).toBe("198.51.100.7");
+    expect(received.headers["x-forwarded-proto"]).toBe("https");
+    expect(received.headers["x-kept"]).toBe("yes");
+  });
+
+  it("never receives the gateway's own cookies (the dashboard session); other cookies pass", async () => {
+    const cookie = "theme=dark; composite_session=key_x.1.c2ln; __Host-composite_session=key_x.1.c2ln; lang=de";
+    const { received } = await echo(await gateway("/v1/events", withKey(publicKey.key, { method: "POST", body: "{}", headers: { cookie } })));
+    expect(received.headers.cookie).toBe("theme=dark; lang=de");
+    const { received: only } = await echo(await gateway("/v1/events", withKey(publicKey.key, { method: "POST", body: "{}", headers: { cookie: "composite_session=key_x.1.c2ln" } })));
+    expect(only.headers.cookie).toBeUndefined();
   });
 
   it("gets method, path, query, other headers and the body unchanged", async () => {

@@ -105,4 +105,42 @@ describe("redactKeys", () => {
     expect(redactKeys("/v1/users/desk_test")).toBe("/v1/users/desk_test");
     expect(redactKeys("/v1/events")).toBe("/v1/events");
   });
+
+  it("sees through percent-encoding (repeated) and base64; leaves other escapes as they were", async () => {
+    const { redactKeys } = await import("../../src/http/redact");
+    const key = "sk_live_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz44XL3S";
+    const escaped = [...key].map((ch) => "%" + ch.charCodeAt(0).toString(16)).join("");
+    expect(redactKeys(`/v2/${escaped}/x`)).toBe("/v2/[redacted key]/x");
+    expect(redactKeys(`/v2/${escaped.replaceAll("%", "%25")}`)).toBe("/v2/[redacted key]");
+    // A base64 run may hold `/`, so the whole run around it goes (here with the path before it): safe over pretty.
+    for (const encoded of [btoa(key), btoa(`{"token":"${key}"}`).replace(/=+$/, "")]) {
+      const redacted = redactKeys(`/v2/${encoded}`);
+      expect(redacted).toContain("[redacted key]");
+      expect(redacted).not.toContain(encoded.slice(4, -4));
+    }
+    expect(redactKeys("/v1/users/a%20b%ff")).toBe("/v1/users/a%20b%ff");
+    expect(redactKeys("/v1/users/" + "A".repeat(80))).toBe("/v1/users/" + "A".repeat(80));
+  });
+
+  it("property: whatever surrounds a key, however it is encoded, no redacted text holds it", async () => {
+    const { redactKeys } = await import("../../src/http/redact");
+    const fc = (await import("fast-check")).default;
+    const key = fc.tuple(fc.constantFrom("pk", "sk"), fc.constantFrom("test", "live"), fc.stringMatching(/^[0-9A-Za-z]{38}$/)).map(([t, e, r]) => `${t}_${e}_${r}`);
+    const encode = fc.constantFrom(
+      (k: string) => k,
+      (k: string) => [...k].map((ch) => "%" + ch.charCodeAt(0).toString(16)).join(""),
+      (k: string) => encodeURIComponent([...k].map((ch) => "%" + ch.charCodeAt(0).toString(16)).join("")),
+      (k: string) => btoa(k),
+      (k: string) => btoa(`u:${k}`).replaceAll("+", "-").replaceAll("/", "_"),
+      (k: string) => btoa(`ab${k}`),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), key, encode, fc.string({ maxLength: 20 }), (before, k, how, after) => {
+        const redacted = redactKeys(`/v2/${encodeURIComponent(before)}/${how(k)}/${encodeURIComponent(after)}`);
+        expect(redacted).not.toContain(k);
+        expect(redacted).not.toContain(k.slice(8));
+      }),
+      { numRuns: 10_000 },
+    );
+  });
 });

@@ -136,3 +136,59 @@ describe("searchWithoutApiKey", () => {
     }
   });
 });
+
+describe("refuseKeyElsewhere, encoded keys (property)", () => {
+  const wherever = (key: string, encoded: string, place: number) => {
+    const at = [
+      () => refuseKeyElsewhere(key, new Headers(), new URL(`https://gateway.test/v1/users/${encoded}`)),
+      () => refuseKeyElsewhere(key, new Headers(), new URL(`https://gateway.test/v1/users/me?x=${encodeURIComponent(encoded)}`)),
+      () => refuseKeyElsewhere(key, new Headers({ "x-token": encoded }), new URL("https://gateway.test/v1/users/me")),
+      () => refuseKeyElsewhere(key, new Headers({ cookie: `a=1; t=${encoded}` }), new URL("https://gateway.test/v1/users/me")),
+    ];
+    return at[place]!;
+  };
+
+  it("finds the key percent-encoded (up to three times) or base64-encoded inside any text, in path, query and headers", async () => {
+    const fc = (await import("fast-check")).default;
+    const escape = (k: string) => [...k].map((ch) => "%" + ch.charCodeAt(0).toString(16)).join("");
+    const encode = fc.constantFrom(
+      (k: string) => escape(k),
+      (k: string) => escape(escape(k)),
+      (k: string) => btoa(k),
+      (k: string) => btoa(`user:${k}`).replaceAll("+", "-").replaceAll("/", "_"),
+      (k: string) => btoa(`xy${k}:`),
+    );
+    const around = fc.stringMatching(/^[A-Za-z0-9._~-]{0,12}$/);
+    fc.assert(
+      fc.property(fc.constantFrom(KEY, OTHER), encode, around, around, fc.integer({ min: 0, max: 3 }), (key, how, before, after, place) => {
+        expect(wherever(key, `${before}${how(key)}${after}`, place)).toThrow(GatewayError);
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+
+  it("any presented key, unicode and control characters included, is either refused as a GatewayError or let through: never a crash", async () => {
+    const fc = (await import("fast-check")).default;
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 60 }), fc.string({ unit: "binary", maxLength: 30 }), (key, text) => {
+        try {
+          refuseKeyElsewhere(key, new Headers({ "x-token": encodeURIComponent(text) }), new URL(`https://gateway.test/v1/users/${encodeURIComponent(text)}?q=${encodeURIComponent(text)}`));
+        } catch (error) {
+          expect(error).toBeInstanceOf(GatewayError);
+        }
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+
+  it("lets anything through that does not hold the key, even the other key's encodings", async () => {
+    const fc = (await import("fast-check")).default;
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9._~%-]{0,60}$/), fc.integer({ min: 0, max: 3 }), (text, place) => {
+        expect(wherever(KEY, text, place)).not.toThrow();
+        expect(wherever(KEY, btoa(OTHER), place)).not.toThrow();
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+});

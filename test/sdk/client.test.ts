@@ -157,6 +157,22 @@ describe("the key, checked before it travels", () => {
     expect(() => make({ apiKey: secretKey.key, dangerouslyAllowSecretKeyInBrowser: true })()).not.toThrow();
   });
 
+  it("a secret key allowed in a browser opts in at the gateway too (Composite-Browser-Access), and is served", async () => {
+    const seen: Request[] = [];
+    const sdk = new Composite({
+      apiKey: secretKey.key,
+      baseUrl: "https://gateway.test",
+      dangerouslyAllowSecretKeyInBrowser: true,
+      fetch: (request) => {
+        seen.push(request.clone());
+        request.headers.set("origin", "https://internal.example.com"); // as a browser adds it
+        return exports.default.fetch(request);
+      },
+    });
+    await sdk.request("GET", "/v1/project");
+    expect(seen[0]!.headers.get("composite-browser-access")).toBe("true");
+  });
+
   it("is not shown by JSON.stringify, and requests never carry it in the URL", async () => {
     const { sdk, seen } = client(secretKey.key);
     expect(JSON.stringify(sdk)).toBe('{"keyType":"secret","environment":"test"}');

@@ -32,7 +32,7 @@ export const RATE_LIMIT_HEADERS = {
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: "invalid_request, ambiguous_credentials",
   401: "missing_api_key, api_key_whitespace, malformed_api_key, invalid_api_key, revoked_api_key, expired_api_key",
-  403: "insufficient_permissions, origin_not_allowed, https_required",
+  403: "insufficient_permissions, origin_not_allowed, secret_key_in_browser, https_required",
   404: "not_found, route_not_found",
   409: "conflict",
   413: "payload_too_large",
