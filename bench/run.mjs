@@ -116,6 +116,11 @@ const SCENARIOS = (() => {
   if (unknown.length > 0 || picked.length === 0) throw new Error(`BENCH_SCENARIOS: pick from ${ALL_SCENARIOS.join(", ")} (got ${process.env.BENCH_SCENARIOS})`);
   return picked;
 })();
+/**
+ * After a cold-keys slice, thousands of KeyLimiters flush to D1 within FLUSH_INTERVAL_MS: that
+ * work waits here rather than landing in the next scenario's slice.
+ */
+const COLD_FLUSH_WAIT_MS = 6_000;
 /** Pass-through and hot key slice pairs at a fixed rate, for the distance model's latency. */
 const DISTANCE_PAIRS = 3;
 /** The KeyLimiter flushes to D1 every 5 s while it has news (src/limiter/key-limiter.ts). */
@@ -663,6 +668,10 @@ async function main() {
     const host0 = hostCpuMs();
     const busy0 = machineBusyMs();
     const wall0 = performance.now();
+    // The hot key's object calls, at the start, one second in (when the key has turned hot again
+    // after the other scenarios' slices) and at the end.
+    const hotCalls = scenario === "hotkey" ? [await hotKeyCalls()] : null;
+    const oneSecondIn = hotCalls === null ? null : sleep(1000).then(async () => hotCalls.push(await hotKeyCalls()));
     const result = await state.loader.run({
       url: new URL("/v1/events", urls[scenario]).href,
       seconds,
@@ -679,8 +688,21 @@ async function main() {
     const hostMs = hostCpuMs() - host0;
     // CPU time that none of our processes used: other people's work competing with the benchmark.
     const foreignMs = Math.max(0, machineBusyMs() - busy0 - cpuMs - loaderMs - originMs - hostMs);
+    if (hotCalls !== null) {
+      await oneSecondIn;
+      hotCalls.push(await hotKeyCalls());
+    }
+    if (COLD_KEY_SCENARIOS.has(scenario)) await sleep(COLD_FLUSH_WAIT_MS);
     return {
       ...result,
+      ...(hotCalls === null
+        ? {}
+        : {
+            limiterCalls: {
+              firstSecond: { calls: hotCalls[1].calls - hotCalls[0].calls, requests: hotCalls[1].requests - hotCalls[0].requests },
+              rest: { calls: hotCalls[2].calls - hotCalls[1].calls, requests: hotCalls[2].requests - hotCalls[1].requests },
+            },
+          }),
       workerdCpuMs: cpuMs,
       workerdCpuUsPerRequest: result.completed > 0 ? (cpuMs * 1000) / result.completed : null,
       workerdCpuUtil: cpuMs / wallMs,
@@ -689,6 +711,12 @@ async function main() {
       hostCpuUtil: hostMs / wallMs,
       foreignCpuUtil: foreignMs / wallMs,
     };
+  }
+
+  /** The hotkey gateway's KeyLimiter calls so far: admits, lease renewals and refusal reports. */
+  async function hotKeyCalls() {
+    const { limiterCalls, requests } = await (await fetch(new URL("/__bench/counters", urls.hotkey))).json();
+    return { calls: limiterCalls.admit + limiterCalls.recordRefused + limiterCalls.renewLease, requests: requests.total };
   }
 
   /**
@@ -731,6 +759,13 @@ async function main() {
     };
   }
 
+  /** Calls and requests summed over slices, and calls per 1,000 requests. */
+  function perThousand(parts) {
+    const calls = parts.reduce((a, x) => a + x.calls, 0);
+    const requests = parts.reduce((a, x) => a + x.requests, 0);
+    return { calls, requests, per1000: requests > 0 ? round((calls / requests) * 1000, 2) : null };
+  }
+
   /**
    * The hotkey scenario's own figures: its KeyLimiter's calls (admits, lease renewals and
    * reports) per 1,000 requests over the rounds, and D1 exact — once the leases have ended and
@@ -753,6 +788,12 @@ async function main() {
       requests: after.requests.total,
       limiterCalls: after.limiterCalls,
       limiterCallsPer1000: after.requests.total > 0 ? round((calls / after.requests.total) * 1000, 2) : null,
+      // Where they fall: in each slice's first second (the key turning hot again after the other
+      // scenarios' slices, as a key does in a new isolate) and after it (a key that stays hot).
+      bySliceSecond: {
+        first: perThousand(allRounds.map((x) => x.slices.hotkey.limiterCalls.firstSecond)),
+        after: perThousand(allRounds.map((x) => x.slices.hotkey.limiterCalls.rest)),
+      },
       answered2xx: answered,
       answered429: refused,
       inD1: { requests: row?.requests ?? 0, rejected: row?.rejected ?? 0 },
@@ -1175,7 +1216,11 @@ function printTable(r) {
     `${padEnd(`cold keys (${r.config.coldKeys} in rotation) / passthrough`, 50)}${pad(t.coldKeysRatio.value.toFixed(2), 8)}   ` +
       `${padEnd(`${t.coldKeysRatio.overNoLeases.toFixed(2)} x no leases`, 15)}${mark(t.coldKeysRatio)}  (without leases: ${t.coldKeysRatio.noLeasesRatio.toFixed(2)}; target >= ${TARGETS.coldOverNoLease} x)`,
   );
-  log(`${padEnd("hot key: its KeyLimiter's calls per 1,000 requests", 50)}${pad(t.limiterCallsPer1000.value?.toFixed(2) ?? "-", 8)}   target ${padEnd(t.limiterCallsPer1000.target, 7)} ${mark(t.limiterCallsPer1000)}`);
+  const bySecond = r.hotKeyLeases.bySliceSecond;
+  log(
+    `${padEnd("hot key: its KeyLimiter's calls per 1,000 requests", 50)}${pad(t.limiterCallsPer1000.value?.toFixed(2) ?? "-", 8)}   target ${padEnd(t.limiterCallsPer1000.target, 7)} ${mark(t.limiterCallsPer1000)}` +
+      `  (slices' first second ${bySecond.first.per1000?.toFixed(1) ?? "-"}, after it ${bySecond.after.per1000?.toFixed(1) ?? "-"})`,
+  );
   if (t.distanceP50DeltaMs.value !== null) {
     const d = t.distanceP50DeltaMs;
     log(
