@@ -7,7 +7,7 @@
  * Stored shapes: migrations/*.sql. Only a keyed hash of a key is stored, never the key.
  */
 import { effectiveLimits, type LimitOverrides } from "../policy/limits";
-import type { Limits } from "../limiter/bucket";
+import type { Limits } from "../policy/limits";
 import type { Scope } from "../policy/routes";
 import { auditStatement, type AuditEntry } from "./audit";
 import { randomBase62, type KeyEnvironment, type KeyType } from "./format";
