@@ -399,6 +399,13 @@ function miniflareOptions(wrangler, originUrl) {
   });
 }
 
+/** Swaps two scenarios' places in a round's order (when both run). */
+function swapInOrder(order, a, b) {
+  const i = order.indexOf(a);
+  const j = order.indexOf(b);
+  if (i !== -1 && j !== -1) [order[i], order[j]] = [order[j], order[i]];
+}
+
 /** D1 migrations in file order, one statement at a time (comments stripped). */
 async function applyMigrations(db, wrangler) {
   const dir = path.join(ROOT, wrangler.d1_databases[0].migrations_dir ?? "migrations");
@@ -901,6 +908,9 @@ async function main() {
   for (let r = 0; r < maxRounds && allRounds.filter((x) => !x.noisy).length < CONFIG.rounds; r++) {
     // Each round starts with a different scenario, so none always runs first or last.
     const order = SCENARIOS.map((_, i) => SCENARIOS[(i + r) % SCENARIOS.length]);
+    // The two cold-key scenarios stand side by side in every rotation: every other round swaps
+    // them, so neither always runs first (just after the others' slices) or second.
+    if (r % 2 === 1) swapInOrder(order, "coldkeys", "coldnolease");
     const inRound = {};
     for (const [position, scenario] of order.entries()) {
       inRound[scenario] = { round: r + 1, position: position + 1, ...(await slice(scenario, CONFIG.sliceSeconds)) };
