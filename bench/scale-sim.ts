@@ -5,7 +5,9 @@
  * calls it refuses more as "overloaded", as a Durable Object does, and an event request that
  * meets that fails open — admitted, uncounted: the failure policy). The object's side is the real
  * ledger (src/limiter/lease-ledger.ts), each isolate's side the real lease logic
- * (src/limiter/leases.ts); the clock is simulated, 1 ms per step. The key is revoked part-way.
+ * (src/limiter/leases.ts), with its requests waiting for tokens on their way (a lease asked for,
+ * a dry lease's renewal) as the gateway's do; the clock is simulated, 1 ms per step. The key is
+ * revoked part-way.
  *
  * Run by bench/scale.mjs (which bundles this with esbuild); `simulate` is pure and deterministic
  * for a seed.
@@ -41,6 +43,8 @@ interface Call {
   isolate: number;
   kind: "admit" | "renew";
   arrivedAt: number;
+  /** An admit that asks for a lease (one per isolate at a time, leases.ts leaseToAsk). */
+  asksLease?: boolean;
   report?: LeaseReport;
   lease?: HeldLease;
 }
@@ -73,6 +77,8 @@ export function simulate(config: ScaleConfig) {
   let nextLeaseId = 0;
   const held: (HeldLease | undefined)[] = Array.from({ length: config.isolates }, () => undefined);
   const asking: boolean[] = Array.from({ length: config.isolates }, () => false);
+  /** Requests waiting for tokens on their way to their isolate: a lease asked for, or a dry lease's renewal (client.ts). */
+  const waiting: number[] = Array.from({ length: config.isolates }, () => 0);
   /** What an isolate learned from a refusal: revoked is terminal (src/limiter/revoked-keys.ts). */
   const knowsRevoked: boolean[] = Array.from({ length: config.isolates }, () => false);
   const queue: Call[] = [];
@@ -117,6 +123,30 @@ export function simulate(config: ScaleConfig) {
       slot.admitted++;
       if (revoked) lastAdmitAfterRevoke[isolate] = ms;
     };
+    /** Asks the object for this request: an admit, with a lease request when the isolate is hot and asks for none yet. */
+    const askObject = (isolate: number, perSecond: number) => {
+      const asksLease = leaseMs > 0 && held[isolate] === undefined && !asking[isolate] && perSecond >= LEASE_THRESHOLD;
+      if (!call({ isolate, kind: "admit", arrivedAt: ms, asksLease })) {
+        failedOpen++; // the failure policy of event ingestion: through, uncounted
+        slot.failedOpen++;
+      } else if (asksLease) asking[isolate] = true;
+    };
+    /** Tokens for the isolate are on their way (leases.ts tokensOnTheirWay): its requests wait. */
+    const tokensOnTheirWay = (isolate: number) => {
+      const lease = held[isolate];
+      if (lease === undefined) return asking[isolate];
+      return lease.renewing && lease.used >= lease.granted && now < lease.usableUntil;
+    };
+    /** The answer came: the waiting requests use the tokens, or ask the object if none came. */
+    const releaseWaiting = (isolate: number) => {
+      for (; waiting[isolate]! > 0; waiting[isolate]!--) {
+        const lease = held[isolate];
+        const used = lease === undefined ? undefined : useLease(lease, NEED, null, now);
+        if (used?.ok) admit(isolate);
+        else if (used !== undefined) slot.refused++;
+        else askObject(isolate, lastRate[isolate]!);
+      }
+    };
     // Arrivals: each isolate gets its share of the offered load, Poisson-like.
     for (let i = 0; i < config.isolates; i++) {
       const mean = config.offeredPerSecond / config.isolates / 1000;
@@ -147,10 +177,11 @@ export function simulate(config: ScaleConfig) {
             continue;
           }
         }
-        if (!call({ isolate: i, kind: "admit", arrivedAt: ms })) {
-          failedOpen++; // the failure policy of event ingestion: through, uncounted
-          slot.failedOpen++;
+        if (tokensOnTheirWay(i)) {
+          waiting[i]!++;
+          continue;
         }
+        askObject(i, perSecond);
       }
     }
     // The object: at most objectCallsPerSecond, first come first served.
@@ -167,7 +198,10 @@ export function simulate(config: ScaleConfig) {
         requests += counted.requests;
         const lease = served.lease!;
         lease.renewing = false;
-        if (served.report!.final || held[served.isolate] !== lease) continue;
+        if (served.report!.final || held[served.isolate] !== lease) {
+          releaseWaiting(served.isolate);
+          continue;
+        }
         const answer = revoked
           ? ({ granted: false } as const)
           : renewLease(ledger, limits, requests, { leaseId: lease.leaseId, want: served.report!.want, maxTokens, leaseMs, version }, now);
@@ -177,27 +211,31 @@ export function simulate(config: ScaleConfig) {
           held[served.isolate] = undefined;
           queue.push({ isolate: served.isolate, kind: "renew", arrivedAt: ms, lease, report: reportOf(lease, 0, true) }); // the final report is retried until it arrives
         }
+        releaseWaiting(served.isolate);
         continue;
       }
+      if (served.asksLease) asking[served.isolate] = false;
       // A request that had to ask the object.
       if (revoked) {
         knowsRevoked[served.isolate] = true;
         slot.refused++;
+        releaseWaiting(served.isolate);
         continue;
       }
       if (requests + reservedOn(ledger, utcDay(now)) >= limits.daily || ledger.bucket.tokens < 1) {
         slot.refused++;
+        releaseWaiting(served.isolate);
         continue;
       }
       ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - 1 };
       requests++;
       admit(served.isolate);
-      const perSecond = lastRate[served.isolate]!;
-      if (leaseMs > 0 && held[served.isolate] === undefined && !asking[served.isolate] && perSecond >= LEASE_THRESHOLD) {
-        const want = tokensWanted(perSecond, leaseMs);
+      if (served.asksLease && held[served.isolate] === undefined) {
+        const want = tokensWanted(lastRate[served.isolate]!, leaseMs);
         const answer = grantLease(ledger, limits, requests, { leaseId: `lease${nextLeaseId++}`, want, maxTokens, leaseMs, version }, now);
         if (answer.granted) held[served.isolate] = leaseAfterGrant("key", undefined, grantOf(answer, now));
       }
+      if (served.asksLease) releaseWaiting(served.isolate);
     }
     slot.queued = Math.max(slot.queued, queue.length);
     if (ms % 100 === 99) {
