@@ -2,13 +2,14 @@
  * The key's KeyLimiter object overloaded or throwing, through the Worker with the real KV, D1 and
  * objects (test/limiter/failure-policy.test.ts has the plain "unreachable" and "never answers"
  * cases and LIMITER_FAIL_OPEN): event ingestion fails open and each request it let through is in
- * D1's count once the object is back; every other route answers 503 limiter_unavailable with
- * Retry-After and counts nothing (API.md §3).
+ * D1's count once the object is back — also after an outage longer than the first retry; every
+ * other route answers 503 limiter_unavailable with Retry-After and counts nothing (API.md §3).
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { env, envWithFailingLimiter, expectProblem, mintKey, newProject, sendWith, withKey, type MintedKey } from "../helpers";
+import { keyLimiter } from "../../src/limiter/client";
+import { env, envWithFailingLimiter, expectProblem, mintKey, newProject, sendWith, settleCounts, withKey, type MintedKey } from "../helpers";
 import { expectCounted, expectRateHeaders, objectThrows, overloadedError } from "./faults";
 
 const DAILY_PUBLIC = 1_000_000;
@@ -89,5 +90,29 @@ describe("the key's object throwing (an exception inside it, across the real RPC
     }
     await unmetered.done; // the request's deferred count, sent once the object answers again
     await expectCounted(key.id, 2);
+  });
+
+  it("an outage longer than the first retry loses no fail-open count", async () => {
+    const key = await freshKey();
+    const repair = await objectThrows(key.id);
+    // Back after 2.5 s: the request's deferred count (first tried after 1 s) has to try again.
+    const back = new Promise<void>((resolve) => setTimeout(() => void repair().then(resolve), 2500));
+    const answers = await Promise.all(Array.from({ length: 5 }, () => sendWith(env, ingest(key))));
+    await back;
+    for (const res of answers) expectFailedOpen(res);
+    await expectCounted(key.id, 5);
+  });
+
+  it("a report sent again because its answer was lost is counted once, also by an object restarted since", async () => {
+    const key = await freshKey();
+    const stub = keyLimiter(env, key.id);
+    const at = Date.now();
+    await stub.recordUnmetered(3, at, "report-1");
+    await stub.recordUnmetered(3, at, "report-1"); // the same report again: the sender never saw the first answer
+    await settleCounts(); // written to the object's storage, the id with the counts
+    await evictDurableObject(stub);
+    await stub.recordUnmetered(3, at, "report-1");
+    await stub.recordUnmetered(2, at, "report-2");
+    await expectCounted(key.id, 5);
   });
 });
