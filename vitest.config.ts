@@ -26,7 +26,7 @@ export default defineConfig(async () => {
                   ORIGIN_SIGNING_SECRET: "test-origin-signing-secret",
                   OPERATOR_TOKEN: "test-operator-token",
                 },
-                serviceBindings: { ORIGIN: "composite-sample-origin", COMPRESSING_ORIGIN: "compressing-origin" },
+                serviceBindings: { ORIGIN: "composite-sample-origin", COMPRESSING_ORIGIN: "compressing-origin", FAULTY_ORIGIN: "faulty-origin" },
                 workers: [
                   {
                     name: "composite-sample-origin",
@@ -47,6 +47,13 @@ export default defineConfig(async () => {
                         headers: { "content-type": "application/json", "content-encoding": "gzip" },
                       });
                     } };`,
+                    compatibilityDate: "2026-11-01",
+                  },
+                  {
+                    // An origin that hangs, crashes, answers 503, a huge or a slow body, or resets
+                    // mid-body, as its request's x-fault header says (test/faults/).
+                    name: "faulty-origin",
+                    modules: [{ type: "ESModule", path: "./test/faults/faulty-origin.js" }],
                     compatibilityDate: "2026-11-01",
                   },
                 ],

@@ -7,6 +7,8 @@ declare global {
       TEST_MIGRATIONS: D1Migration[];
       /** An origin that always answers gzip (vitest.config.ts). */
       COMPRESSING_ORIGIN: Fetcher;
+      /** An origin that misbehaves as each request's x-fault header says (test/faults/faulty-origin.js). */
+      FAULTY_ORIGIN: Fetcher;
     }
     interface GlobalProps {
       mainModule: typeof import("../src/index");

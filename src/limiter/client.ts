@@ -33,6 +33,7 @@ import {
   type LeaseGrant,
   type LeaseUse,
 } from "./leases";
+import { claimSender, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests } from "./unmetered";
 import {
   admittedAfterRefusal,
   claimReport,
@@ -55,6 +56,8 @@ export type { AdmitDecision, ChangeOutcome, KeyChange } from "./key-limiter";
 const REPORT_GRACE_MS = 100;
 /** How often a request waiting for a lease's tokens on their way looks whether they have come. */
 const LEASE_POLL_MS = 2;
+/** Waits before each attempt to count unmetered requests (fail-open) with the key's object: 27 s in all. */
+const UNMETERED_RETRY_MS = [1000, 2000, 4000, 8000, 12_000];
 
 export type Admitted = Extract<AdmitDecision, { ok: true }> | { ok: true; scopes: readonly string[]; rate: null };
 export type Refused = Extract<AdmitDecision, { ok: false }>;
@@ -152,7 +155,8 @@ export async function admitKey(
   settleRefusal(slot);
   returnRefused(facts.keyId, refusedMeanwhile);
   if (!configOf(env).failOpenClasses.has(route.class)) return { ok: false, unavailable: true };
-  waitUntil(countLater(env, facts.keyId, Date.now()));
+  noteUnmetered(facts.keyId, Date.now());
+  if (claimSender(facts.keyId)) waitUntil(countUnmeteredLater(env, facts.keyId));
   // What the key may do is unknown without its limiter: the origin is told no more than the route needed.
   const scopes = facts.type === "public" ? PUBLIC_KEY_SCOPES : [route.permission];
   return { ok: true, scopes, rate: null };
@@ -273,13 +277,29 @@ async function reportRefusedLater(env: Env, keyId: string, until: number): Promi
   }
 }
 
-/** Best effort: one retry a second later, so the daily count includes the unmetered request. */
-async function countLater(env: Env, keyId: string, at: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+/**
+ * Sends the key's unmetered requests (unmetered.ts) to its object once it can be reached again:
+ * first a second after the request that started it, then backing off, for 27 s in all — inside
+ * the 30 s a request's waitUntil may run. Whatever is still unsent then waits in this isolate for
+ * the key's next unmetered request, which starts a new sender.
+ */
+async function countUnmeteredLater(env: Env, keyId: string): Promise<void> {
   try {
-    await keyLimiter(env, keyId).recordUnmetered(1, at);
-  } catch {
-    console.error(JSON.stringify({ level: "error", msg: "unmetered request not counted", key_id: keyId }));
+    for (const wait of UNMETERED_RETRY_MS) {
+      await scheduler.wait(wait);
+      for (let report = nextReport(keyId); report !== undefined; report = nextReport(keyId)) {
+        try {
+          await keyLimiter(env, keyId).recordUnmetered(report.requests, report.at, report.id);
+        } catch {
+          break; // still unreachable: the same report again after the next wait
+        }
+        reportCounted(keyId, report);
+      }
+      if (unmeteredRequests(keyId) === 0) return;
+    }
+    console.error(JSON.stringify({ level: "error", msg: "unmetered requests not counted yet", key_id: keyId, requests: unmeteredRequests(keyId) }));
+  } finally {
+    senderDone(keyId);
   }
 }
 

@@ -19,7 +19,8 @@
  *   `unrecorded` → the AuditEntry of a revoke that is in force here but not yet in D1 (D1 failed);
  *                  the alarm records it, and so does the next revoke.
  *   `usage`      → UsageState: the bucket and the tokens out on lease (lease-ledger.ts), each
- *                  day's running totals, which days D1 has not seen.
+ *                  day's running totals, which days D1 has not seen, the ids of the latest
+ *                  unmetered reports counted (so that a resent one is not counted twice).
  *                  Written behind the traffic, at most every WRITE_BEHIND_MS, never once per
  *                  request: a durable write per request would cost most of the gateway's
  *                  throughput. An abrupt crash can therefore lose at most the last
@@ -105,6 +106,8 @@ interface UsageState {
   /** Days whose latest totals D1 has not acknowledged. */
   unflushed: string[];
   lastUsedAt: number | null;
+  /** Ids of the latest unmetered reports counted (recordUnmetered), in the same write as their counts. */
+  unmeteredSeen?: string[];
 }
 
 const STATE = "state";
@@ -115,6 +118,8 @@ const LEGACY_POLICY = "policy";
 export const WRITE_BEHIND_MS = 100;
 export const FLUSH_INTERVAL_MS = 5_000;
 export const FLUSH_RETRY_MS = 15_000;
+/** Unmetered reports remembered as counted: far more than one isolate's sender has unacknowledged at once. */
+const MAX_UNMETERED_SEEN = 256;
 /** Takes of a newer D1 version in one change before it gives up (each needs a crash to happen). */
 const MAX_TAKE_UPS = 3;
 
@@ -126,6 +131,8 @@ export class KeyLimiter extends DurableObject<Env> {
   private days = new Map<string, DayCount>();
   private unflushed = new Set<string>();
   private lastUsedAt: number | null = null;
+  /** Ids of the latest unmetered reports counted here; stored with the counts they added. */
+  private unmeteredSeen: string[] = [];
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   private alarmSet = false;
   private loading: Promise<KeyState | null> | null = null;
@@ -143,6 +150,7 @@ export class KeyLimiter extends DurableObject<Env> {
       this.days = new Map(Object.entries(usage.days));
       this.unflushed = new Set(usage.unflushed);
       this.lastUsedAt = usage.lastUsedAt;
+      this.unmeteredSeen = usage.unmeteredSeen ?? [];
     }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmSet = (await ctx.storage.getAlarm()) !== null;
@@ -285,13 +293,21 @@ export class KeyLimiter extends DurableObject<Env> {
 
   /**
    * Counts requests that went through while this object could not be reached (fail-open
-   * routes), once it can be again. They take from the daily count, not from the bucket.
+   * routes), once it can be again. They take from the daily count, not from the bucket. A report
+   * with an id (limiter/unmetered.ts) is counted once: its sender sends it again, as it is, when
+   * an answer does not come back, and it may have landed.
    */
-  recordUnmetered(requests: number, at: number): void {
+  recordUnmetered(requests: number, at: number, reportId?: string): void {
+    if (reportId !== undefined && this.unmeteredSeen.includes(reportId)) return;
     const day = utcDay(at);
     const count = this.dayCount(day);
     count.requests += requests;
     this.lastUsedAt = Math.max(this.lastUsedAt ?? 0, at);
+    if (reportId !== undefined) {
+      // Remembered once counted, in the same storage write as the count (counted → persist).
+      this.unmeteredSeen.push(reportId);
+      if (this.unmeteredSeen.length > MAX_UNMETERED_SEEN) this.unmeteredSeen.shift();
+    }
     this.counted(day, count);
   }
 
@@ -446,6 +462,7 @@ export class KeyLimiter extends DurableObject<Env> {
       days: Object.fromEntries(this.days),
       unflushed: [...this.unflushed],
       lastUsedAt: this.lastUsedAt,
+      unmeteredSeen: this.unmeteredSeen,
     });
   }
 

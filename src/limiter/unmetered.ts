@@ -1,0 +1,71 @@
+/**
+ * Requests this isolate let through unmetered — a fail-open route while the key's limiter could
+ * not be reached — until the key's object has counted them (API.md §3: "counted when the limiter
+ * returns"). Plain data, per key: a list of reports, each a number of requests of one UTC day
+ * with an id. Requests join the newest report until it is first sent; from then on it is sealed
+ * and is sent again as it is, with the same id, until the object acknowledges it. The object
+ * remembers the ids it counted (key-limiter.ts), so a report that landed but whose answer was
+ * lost is not counted twice, and one that failed is not lost.
+ *
+ * One sender per key at a time (`claimSender`): an outage's worth of requests is a handful of
+ * calls when the object is back, not one per request.
+ */
+import { utcDay } from "./bucket";
+
+export interface UnmeteredReport {
+  id: string;
+  requests: number;
+  /** When the latest of its requests went through (epoch ms): the object counts them for that day. */
+  at: number;
+  day: string;
+  /** Sent at least once: it no longer takes requests, and is sent again exactly as it was. */
+  sealed: boolean;
+}
+
+const pending = new Map<string, UnmeteredReport[]>();
+const sending = new Set<string>();
+
+/** One more request of the key went through unmetered at `at`. */
+export function noteUnmetered(keyId: string, at: number): void {
+  const reports = pending.get(keyId) ?? [];
+  const day = utcDay(at);
+  const last = reports.at(-1);
+  if (last !== undefined && !last.sealed && last.day === day) {
+    last.requests++;
+    last.at = Math.max(last.at, at);
+  } else {
+    reports.push({ id: crypto.randomUUID(), requests: 1, at, day, sealed: false });
+  }
+  pending.set(keyId, reports);
+}
+
+/** The key's oldest report not yet acknowledged, sealed for sending (undefined: none). */
+export function nextReport(keyId: string): UnmeteredReport | undefined {
+  const report = pending.get(keyId)?.[0];
+  if (report !== undefined) report.sealed = true;
+  return report;
+}
+
+/** The object counted this report: it is done. */
+export function reportCounted(keyId: string, report: UnmeteredReport): void {
+  const reports = pending.get(keyId);
+  if (reports?.[0] !== report) return;
+  reports.shift();
+  if (reports.length === 0) pending.delete(keyId);
+}
+
+/** Requests of the key not yet counted by its object. */
+export function unmeteredRequests(keyId: string): number {
+  return (pending.get(keyId) ?? []).reduce((sum, report) => sum + report.requests, 0);
+}
+
+/** True if the caller is now the key's one sender (and must call `senderDone`). */
+export function claimSender(keyId: string): boolean {
+  if (sending.has(keyId)) return false;
+  sending.add(keyId);
+  return true;
+}
+
+export function senderDone(keyId: string): void {
+  sending.delete(keyId);
+}

@@ -1,0 +1,50 @@
+/**
+ * The isolate's record of requests let through unmetered (src/limiter/unmetered.ts): a report is
+ * sent again exactly as it was until counted, later requests go into a new one, days stay apart,
+ * and one sender per key.
+ */
+import { describe, expect, it } from "vitest";
+import { claimSender, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests } from "../../src/limiter/unmetered";
+
+const NOON = Date.parse("2026-12-02T12:00:00Z");
+
+describe("unmetered reports", () => {
+  it("requests join the open report; once sent it is sealed and sent again unchanged, with the same id", () => {
+    const key = "key_unmetered_a";
+    noteUnmetered(key, NOON);
+    noteUnmetered(key, NOON + 5);
+    const first = nextReport(key)!;
+    expect(first).toMatchObject({ requests: 2, at: NOON + 5, day: "2026-12-02", sealed: true });
+    noteUnmetered(key, NOON + 10); // after the send: a new report
+    const again = nextReport(key)!;
+    expect(again).toBe(first);
+    expect(again.requests).toBe(2);
+    expect(unmeteredRequests(key)).toBe(3);
+    reportCounted(key, first);
+    const second = nextReport(key)!;
+    expect(second.id).not.toBe(first.id);
+    expect(second.requests).toBe(1);
+    reportCounted(key, second);
+    expect(nextReport(key)).toBeUndefined();
+    expect(unmeteredRequests(key)).toBe(0);
+  });
+
+  it("a new UTC day starts a new report", () => {
+    const key = "key_unmetered_b";
+    const midnight = Date.parse("2026-12-03T00:00:00Z");
+    noteUnmetered(key, midnight - 1);
+    noteUnmetered(key, midnight);
+    const first = nextReport(key)!;
+    expect(first).toMatchObject({ requests: 1, day: "2026-12-02" });
+    reportCounted(key, first);
+    expect(nextReport(key)).toMatchObject({ requests: 1, day: "2026-12-03" });
+  });
+
+  it("one sender per key at a time", () => {
+    expect(claimSender("key_unmetered_c")).toBe(true);
+    expect(claimSender("key_unmetered_c")).toBe(false);
+    expect(claimSender("key_unmetered_d")).toBe(true);
+    senderDone("key_unmetered_c");
+    expect(claimSender("key_unmetered_c")).toBe(true);
+  });
+});
