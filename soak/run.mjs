@@ -931,7 +931,7 @@ function report({ startedAt, trafficSeconds, events, d1, mismatches, d1SettledAf
       rssSamples: memory.map((s) => ({ t: s.t, mib: round(s.rssKiB / 1024, 1), anonMiB: round(s.anonKiB / 1024, 1), fileMiB: round(s.fileKiB / 1024, 1), phase: s.phase })),
     },
     logs: { lines: logStats.lines, requestLines: logStats.requestLines, errorLines: logStats.errorLines, errors: logStats.errors, violations: logStats.violations, violationCount: logStats.violationCount },
-    gatewayCounters: { requests: counters.requests, limiterCalls: counters.limiterCalls },
+    gatewayCounters: { requests: counters.requests, limiterCalls: counters.limiterCalls, storageCalls: counters.sites },
     users: users.length,
   };
 }
