@@ -23,15 +23,29 @@
 // itself failed (setup, non-2xx answers, instrumentation); the targets are informational.
 
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import {
+  BENCH_DIR,
+  Miniflare,
+  ROOT,
+  applyMigrations,
+  childPids,
+  convertV4MiniflareOptions,
+  esbuild,
+  miniflarePkg,
+  operatorCall,
+  readWranglerConfig,
+  requireFromMiniflare,
+  requireFromRoot,
+  stopChild,
+  versionOf,
+  workerBuildOptions,
+  wranglerPkg,
+} from "./harness.mjs";
 import { compilerInstructions, connectInspector, profileDuring, reportProfile } from "./profile.mjs";
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH_DIR, "..");
 const BUILD_DIR = path.join(BENCH_DIR, ".build");
 const RESULTS_DIR = path.join(BENCH_DIR, "results");
 
@@ -144,39 +158,6 @@ const median = (values) => {
 const round = (value, digits = 0) => (value === null || value === undefined ? null : Number(value.toFixed(digits)));
 
 // ---------------------------------------------------------------------------------------------
-// Toolchain: wrangler's own miniflare and esbuild (miniflare may not be hoisted).
-
-const requireFromRoot = createRequire(path.join(ROOT, "package.json"));
-const wranglerPkg = requireFromRoot.resolve("wrangler/package.json");
-const requireFromWrangler = createRequire(wranglerPkg);
-const miniflarePkg = requireFromWrangler.resolve("miniflare/package.json");
-const requireFromMiniflare = createRequire(miniflarePkg);
-const { Miniflare, convertV4MiniflareOptions } = requireFromWrangler("miniflare");
-const esbuild = requireFromWrangler("esbuild");
-const versionOf = (pkgJson) => JSON.parse(readFileSync(pkgJson, "utf8")).version;
-
-/** wrangler.jsonc without comments (string-aware) and trailing commas. */
-function readWranglerConfig(dir = ROOT) {
-  const text = readFileSync(path.join(dir, "wrangler.jsonc"), "utf8");
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j;
-    } else if (ch === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-      out += "\n";
-    } else if (ch === "/" && text[i + 1] === "*") {
-      i = text.indexOf("*/", i + 2) + 1;
-    } else out += ch;
-  }
-  return JSON.parse(out.replace(/,(\s*[}\]])/g, "$1"));
-}
-
-// ---------------------------------------------------------------------------------------------
 // Processes and CPU accounting
 
 const hasTaskset = (() => {
@@ -208,22 +189,6 @@ function processCpuMs(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // fields 14 and 15 of stat(5)
 }
 
-function childPids(parent, name) {
-  const pids = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === parent && comm === name) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
 /** Busy time of all CPUs together (user, nice, system, irq, softirq, steal), in ms. */
 function machineBusyMs() {
   const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
@@ -242,19 +207,7 @@ const hostCpuMs = () => {
 async function build(wrangler) {
   rmSync(BUILD_DIR, { recursive: true, force: true });
   mkdirSync(BUILD_DIR, { recursive: true });
-  // Same esbuild settings as `wrangler deploy` for a modules Worker (conditions, ESM, keep_names).
-  const common = {
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    conditions: ["workerd", "worker", "browser"],
-    target: "es2024",
-    keepNames: wrangler.keep_names ?? true,
-    external: ["cloudflare:*", "node:*"],
-    define: { "process.env.NODE_ENV": '"production"' },
-    logLevel: "error",
-    absWorkingDir: ROOT,
-  };
+  const common = workerBuildOptions(wrangler); // as `wrangler deploy` bundles a modules Worker
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "instrumented-gateway.ts")], outfile: path.join(BUILD_DIR, "gateway.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "passthrough.ts")], outfile: path.join(BUILD_DIR, "passthrough.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "minimal-bucket.ts")], outfile: path.join(BUILD_DIR, "bucket.js") });
@@ -406,30 +359,10 @@ function swapInOrder(order, a, b) {
   if (i !== -1 && j !== -1) [order[i], order[j]] = [order[j], order[i]];
 }
 
-/** D1 migrations in file order, one statement at a time (comments stripped). */
-async function applyMigrations(db, wrangler) {
-  const dir = path.join(ROOT, wrangler.d1_databases[0].migrations_dir ?? "migrations");
-  const files = readdirSync(dir).filter((f) => f.endsWith(".sql")).sort();
-  for (const file of files) {
-    const sql = readFileSync(path.join(dir, file), "utf8").replace(/--[^\n]*/g, "");
-    for (const statement of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
-  }
-  return files;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Setup through the operator API
 
-async function operator(base, method, pathname, body) {
-  const response = await fetch(new URL(pathname, base), {
-    method,
-    headers: { authorization: `Bearer ${SECRETS.OPERATOR_TOKEN}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${pathname} → ${response.status}: ${text}`);
-  return JSON.parse(text);
-}
+const operator = (base, method, pathname, body) => operatorCall(base, SECRETS.OPERATOR_TOKEN, method, pathname, body);
 
 async function createKeys(gatewayUrl, count) {
   const project = await operator(gatewayUrl, "POST", "/_operator/projects", { name: "bench" });
@@ -536,18 +469,6 @@ async function startHttpOrigin() {
     child.on("message", (message) => message.type === "ready" && resolve(message.port));
   });
   return `http://127.0.0.1:${port}`;
-}
-
-function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  try {
-    child.send({ type: "exit" });
-  } catch {
-    child.kill("SIGTERM");
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-  return exited.finally(() => clearTimeout(timer));
 }
 
 function startLoader() {
