@@ -627,8 +627,8 @@ async function main() {
         ? {}
         : {
             limiterCalls: {
-              firstSecond: { calls: hotCalls[1].calls - hotCalls[0].calls, requests: hotCalls[1].requests - hotCalls[0].requests },
-              rest: { calls: hotCalls[2].calls - hotCalls[1].calls, requests: hotCalls[2].requests - hotCalls[1].requests },
+              firstSecond: { calls: hotCalls[1].calls - hotCalls[0].calls, admits: hotCalls[1].admits - hotCalls[0].admits, requests: hotCalls[1].requests - hotCalls[0].requests },
+              rest: { calls: hotCalls[2].calls - hotCalls[1].calls, admits: hotCalls[2].admits - hotCalls[1].admits, requests: hotCalls[2].requests - hotCalls[1].requests },
             },
           }),
       workerdCpuMs: cpuMs,
@@ -644,7 +644,7 @@ async function main() {
   /** The hotkey gateway's KeyLimiter calls so far: admits, lease renewals and refusal reports. */
   async function hotKeyCalls() {
     const { limiterCalls, requests } = await (await fetch(new URL("/__bench/counters", urls.hotkey))).json();
-    return { calls: limiterCalls.admit + limiterCalls.recordRefused + limiterCalls.renewLease, requests: requests.total };
+    return { calls: limiterCalls.admit + limiterCalls.recordRefused + limiterCalls.renewLease, admits: limiterCalls.admit, requests: requests.total };
   }
 
   /**
@@ -718,6 +718,7 @@ async function main() {
       limiterCallsPer1000: after.requests.total > 0 ? round((calls / after.requests.total) * 1000, 2) : null,
       // Where they fall: in each slice's first second (the key turning hot again after the other
       // scenarios' slices, as a key does in a new isolate) and after it (a key that stays hot).
+      perSlice: allRounds.map((x) => x.slices.hotkey.limiterCalls),
       bySliceSecond: {
         first: perThousand(allRounds.map((x) => x.slices.hotkey.limiterCalls.firstSecond)),
         after: perThousand(allRounds.map((x) => x.slices.hotkey.limiterCalls.rest)),
