@@ -234,15 +234,19 @@ export function admitFromLease(lease: HeldLease, need: Need, origin: string | nu
 }
 
 /**
- * Time to renew: half of its life gone, or a quarter of what the last grant left — but for that
- * not more often than every quarter of LEASE_MS: a key at its limit gets small grants, and an
- * isolate renewing after each of them would call the object as often as it has requests.
+ * Time to renew: half of its life gone, or a quarter of what the last grant left. A starved lease
+ * (the key at its limit, lent less than asked) is renewed at most every quarter of LEASE_MS: its
+ * grants are small, and an isolate renewing after each of them would call the object as often as
+ * it has requests. Any other lease that runs low was sized for less traffic than it now has (a
+ * key just turned hot is lent for the rate of its first few requests): renewed at once, or its
+ * requests would ask the object themselves until the quarter is over.
  */
 export function needsRenewal(lease: HeldLease, now: number, leaseMs: number): boolean {
   if (lease.renewing) return false;
   if (lease.usableUntil - now <= leaseMs / 2) return true;
   const left = lease.granted - lease.used;
-  return left * 4 <= lease.granted - lease.usedAtGrant && now - lease.renewalSentAt >= leaseMs / 4;
+  if (left * 4 > lease.granted - lease.usedAtGrant) return false;
+  return !lease.starved || now - lease.renewalSentAt >= leaseMs / 4;
 }
 
 /** Marks the lease as renewing from `now`; answers false if it already is. */

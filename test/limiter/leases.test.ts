@@ -92,6 +92,22 @@ describe("token leases", { timeout: 20_000 }, () => {
     expect(counting.calls.renewLease, "one renewal (and the final report)").toBeGreaterThanOrEqual(1);
   });
 
+  it("a lease that runs dry soon after a renewal is renewed at once unless the key is at its limit", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    const lease = heldLease(key.id)!;
+    // As if renewed a moment ago for less traffic than the key now has, and used up already.
+    lease.renewalSentAt = Date.now();
+    lease.used = lease.granted;
+    expect(lease.starved).toBe(false);
+    const counting = envCountingLimiterCalls();
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, async () => (await sendWith(counting.env, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })))).status),
+    );
+    expect(statuses).toEqual(Array(10).fill(200));
+    expect(counting.calls.admit ?? 0, "no request asked the object itself").toBe(0);
+  });
+
   it("do not engage on a cold key: each request asks the object", async () => {
     const key = await mintKey(await newProject(), { type: "public" });
     for (let i = 0; i < 5; i++) expect((await event(key.key)).status).toBe(200);
