@@ -23,6 +23,7 @@
 import { nextUtcMidnight, refill, secondsUntilMidnight, secondsUntilTokens, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
 import type { AdmitDecision } from "./key-limiter";
+import { onePerKey } from "./one-per-key";
 
 export const MEMORY_CAP_MS = 100;
 const MAX_REMEMBERED = 10_000;
@@ -49,7 +50,7 @@ interface Remembered {
 const remembered = new Map<string, Remembered>();
 const refusedHere = new Map<string, number>();
 /** Keys with a report of their refused count scheduled (at most one each). */
-const reporting = new Set<string>();
+const reporting = onePerKey();
 
 export function refusalSlot(keyId: string, permission: string, origin: string | null): string {
   return `${keyId}\n${permission}\n${origin ?? ""}`;
@@ -137,15 +138,9 @@ export function forgetRefusals(keyId: string): void {
 }
 
 /** True for the one caller that should schedule the key's report; false while one is pending. */
-export function claimReport(keyId: string): boolean {
-  if (reporting.has(keyId)) return false;
-  reporting.add(keyId);
-  return true;
-}
+export const claimReport = reporting.claim;
 
-export function reportDone(keyId: string): void {
-  reporting.delete(keyId);
-}
+export const reportDone = reporting.release;
 
 /** When the slot's memory ends (epoch ms), if it has one. */
 export function rememberedUntil(slot: string): number | undefined {

@@ -11,6 +11,7 @@
  * calls when the object is back, not one per request.
  */
 import { utcDay } from "./bucket";
+import { onePerKey } from "./one-per-key";
 
 export interface UnmeteredReport {
   id: string;
@@ -23,7 +24,7 @@ export interface UnmeteredReport {
 }
 
 const pending = new Map<string, UnmeteredReport[]>();
-const sending = new Set<string>();
+const sending = onePerKey();
 
 /** One more request of the key went through unmetered at `at`. */
 export function noteUnmetered(keyId: string, at: number): void {
@@ -60,12 +61,6 @@ export function unmeteredRequests(keyId: string): number {
 }
 
 /** True if the caller is now the key's one sender (and must call `senderDone`). */
-export function claimSender(keyId: string): boolean {
-  if (sending.has(keyId)) return false;
-  sending.add(keyId);
-  return true;
-}
+export const claimSender = sending.claim;
 
-export function senderDone(keyId: string): void {
-  sending.delete(keyId);
-}
+export const senderDone = sending.release;
