@@ -108,3 +108,9 @@ export async function operatorCall(base, token, method, pathname, body) {
   if (!response.ok) throw new Error(`${method} ${pathname} → ${response.status}: ${text}`);
   return JSON.parse(text);
 }
+
+/** One line to stdout: the table and progress of the benchmark and the soak. */
+export const log = (line = "") => process.stdout.write(`${line}\n`);
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A figure rounded for the JSON results (null stays null). */
+export const round = (value, digits = 0) => (value === null || value === undefined ? null : Number(value.toFixed(digits)));

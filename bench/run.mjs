@@ -31,6 +31,9 @@ import {
   Miniflare,
   ROOT,
   applyMigrations,
+  log,
+  round,
+  sleep,
   childPids,
   convertV4MiniflareOptions,
   esbuild,
@@ -147,15 +150,12 @@ const SECRETS = {
 // ~100 bytes, what an SDK sends for one event.
 const EVENT_BODY = JSON.stringify({ event: "page_view", distinct_id: "user_0042", properties: { path: "/pricing", ref: "bench" } });
 
-const log = (line = "") => process.stdout.write(`${line}\n`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (values) => {
   const sorted = values.filter((v) => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return null;
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
-const round = (value, digits = 0) => (value === null || value === undefined ? null : Number(value.toFixed(digits)));
 
 // ---------------------------------------------------------------------------------------------
 // Processes and CPU accounting

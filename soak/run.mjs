@@ -36,6 +36,9 @@ import {
   Miniflare,
   ROOT,
   applyMigrations,
+  log,
+  round,
+  sleep,
   childPids,
   convertV4MiniflareOptions,
   esbuild,
@@ -108,9 +111,6 @@ const EVENT_BODY = JSON.stringify({ event: "page_view", distinct_id: "user_0042"
 const BATCH_BODY = JSON.stringify({ batch: [1, 2, 3].map((i) => ({ event: "click", distinct_id: `user_${i}`, properties: { n: i } })) });
 const IDENTIFY_BODY = JSON.stringify({ distinct_id: "user_0042", traits: { plan: "pro" } });
 
-const log = (line = "") => process.stdout.write(`${line}\n`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const round = (value, digits = 0) => (value === null || value === undefined ? null : Number(value.toFixed(digits)));
 const now = () => performance.now();
 
 // ---------------------------------------------------------------------------------------------
