@@ -68,8 +68,10 @@ export type LeaseAnswer =
   /**
    * More tokens (`topUp`) on the lease `leaseId` (the same id, or a new one), usable until
    * `expiresAt`; `short` when that is less than was asked because the key has no more to lend
-   * now (its bucket, its share of it, its quota, or the most one lease may hold) — the key is at
-   * its limit, and a used-up lease may be answered 429 without asking.
+   * now (its bucket, its share of it, or its quota) — the key is at its limit, and a used-up lease
+   * may be answered 429 without asking. The most one lease may hold is no limit of the key: a
+   * lease cut by it alone is not short, and its isolate asks for more (a key's whole burst is
+   * there to be used, however small one lease is).
    */
   | { granted: true; leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }
   | { granted: false };
@@ -127,7 +129,7 @@ export function grantLease(
   if (Object.keys(ledger.leases).length >= MAX_LEASES) return { granted: false };
   const tokens = leaseSize(ledger, limits, dayRequests, grant.want, grant.maxTokens, now);
   if (tokens < 1) return { granted: false };
-  const short = tokens < Math.floor(grant.want);
+  const short = tokens < Math.min(Math.floor(grant.want), grant.maxTokens);
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - tokens };
   const expiresAt = now + grant.leaseMs;
   ledger.leases[grant.leaseId] = { granted: tokens, used: 0, refused: 0, expiresAt, day: utcDay(now), version: grant.version };
@@ -176,5 +178,6 @@ export function renewLease(
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - topUp };
   lease.granted += topUp;
   lease.expiresAt = now + renewal.leaseMs;
-  return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt: lease.expiresAt, version: lease.version, short: topUp < asked };
+  const short = topUp < Math.min(asked, renewal.maxTokens);
+  return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt: lease.expiresAt, version: lease.version, short };
 }

@@ -273,10 +273,26 @@ describe("lease grants: short only when the key has no more to lend", () => {
   const grant = (ledger: Ledger, want: number, leaseId = "a") =>
     grantLease(ledger, limits, 0, { leaseId, want, maxTokens: 200, leaseMs: 1_000, version: 1 }, T0);
 
-  it("a grant of all that was asked is not short; one cut by the bucket, a share or the cap is", () => {
+  it("a grant of all that was asked is not short; one cut by the bucket or a share is", () => {
     expect(grant({ bucket: fullBucket(limits, T0), leases: {} }, 50)).toMatchObject({ granted: true, topUp: 50, short: false });
     expect(grant({ bucket: { tokens: 30, at: T0 }, leases: {} }, 50)).toMatchObject({ granted: true, topUp: 30, short: true });
-    expect(grant({ bucket: fullBucket(limits, T0), leases: {} }, 500)).toMatchObject({ granted: true, topUp: 200, short: true });
+    expect(grant({ bucket: { tokens: 300, at: T0 }, leases: {} }, 500)).toMatchObject({ granted: true, topUp: 200, short: false });
+    expect(grant({ bucket: { tokens: 150, at: T0 }, leases: {} }, 500)).toMatchObject({ granted: true, topUp: 150, short: true });
+    const shared: Ledger = { bucket: { tokens: 300, at: T0 }, leases: {} };
+    grant(shared, 100, "other");
+    expect(grant(shared, 150)).toMatchObject({ granted: true, topUp: 100, short: true });
+  });
+
+  it("a grant cut only by the per-lease cap is not short: the bucket still holds the rest of the key's burst", () => {
+    expect(grant({ bucket: fullBucket(limits, T0), leases: {} }, 500)).toMatchObject({ granted: true, topUp: 200, short: false });
+    const ledger: Ledger = { bucket: fullBucket(limits, T0), leases: {} };
+    grant(ledger, 500);
+    takeReport(ledger, { leaseId: "a", usedTotal: 200, refusedTotal: 0, final: false }, T0 + 10);
+    expect(renewLease(ledger, limits, 200, { leaseId: "a", want: 5_000, maxTokens: 200, leaseMs: 1_000, version: 1 }, T0 + 10)).toMatchObject({
+      granted: true,
+      topUp: 200,
+      short: false,
+    });
   });
 
   it("a renewal asks for what the lease lacks: an isolate that used tokens meanwhile is not told the key is short", () => {

@@ -176,6 +176,22 @@ describe("token leases", { timeout: 20_000 }, () => {
     expect(await d1Usage(key.id)).toEqual({ requests: admitted, rejected: refused });
   }, 30_000);
 
+  it("a burst on a leased key gets the key's whole burst: a lease's own size cap is not the key's limit", async () => {
+    // Public key defaults: burst 1,000, rate 100/s, so one lease holds at most 200 tokens (2 × LEASE_MS at the rate).
+    const key = await mintKey(await newProject(), { type: "public" });
+    await heat(key);
+    const started = Date.now();
+    const statuses = await burst(key.key, 1_500);
+    const elapsed = (Date.now() - started) / 1000;
+    const admitted = statuses.filter((status) => status === 200).length;
+    const refused = statuses.filter((status) => status === 429).length;
+    expect(admitted + refused).toBe(statuses.length);
+    expect(admitted).toBeGreaterThanOrEqual(1_000 - (LEASE_THRESHOLD + 10));
+    expect(admitted).toBeLessThanOrEqual(1_000 - (LEASE_THRESHOLD + 10) + Math.ceil(100 * (elapsed + 1)));
+    await settleCounts();
+    expect(await d1Usage(key.id)).toEqual({ requests: LEASE_THRESHOLD + 10 + admitted, rejected: refused });
+  }, 30_000);
+
   it("a key seen revoked is refused here without asking its object again (revoked is terminal)", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
     expect((await operator("DELETE", `/keys/${key.id}`)).status).toBe(200);
