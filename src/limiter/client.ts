@@ -74,8 +74,8 @@ export function keyLimiter(env: Env, keyId: string): DurableObjectStub<KeyLimite
  * (leases.ts; the lease is asked for with this call and renewed in the background), and while this
  * isolate remembers the key's 429 and the object would repeat it (refusal-memory.ts). When the key's
  * limiter cannot be reached in time, routes of a fail-open class (LIMITER_FAIL_OPEN) go through
- * and are counted once the limiter is back (`rate` null: no headers to give); all others are
- * `unavailable`.
+ * and are counted once the limiter is back (`rate` null: no headers to give), while this isolate
+ * has room to hold their count (unmetered.ts); all others are `unavailable`.
  */
 export async function admitKey(
   env: Env,
@@ -155,7 +155,7 @@ export async function admitKey(
   settleRefusal(slot);
   returnRefused(facts.keyId, refusedMeanwhile);
   if (!configOf(env).failOpenClasses.has(route.class)) return { ok: false, unavailable: true };
-  noteUnmetered(facts.keyId, Date.now());
+  if (!noteUnmetered(facts.keyId, Date.now())) return { ok: false, unavailable: true };
   if (claimSender(facts.keyId)) waitUntil(countUnmeteredLater(env, facts.keyId));
   // What the key may do is unknown without its limiter: the origin is told no more than the route needed.
   const scopes = facts.type === "public" ? PUBLIC_KEY_SCOPES : [route.permission];

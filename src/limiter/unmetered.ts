@@ -9,6 +9,10 @@
  *
  * One sender per key at a time (`claimSender`): an outage's worth of requests is a handful of
  * calls when the object is back, not one per request.
+ *
+ * At most MAX_UNMETERED_KEYS keys are held: in an outage wide enough to fill it, a further key's
+ * request is not taken, and its route fails closed (503) rather than go through uncounted or
+ * grow the isolate's memory without bound.
  */
 import { utcDay } from "./bucket";
 import { onePerKey } from "./one-per-key";
@@ -23,12 +27,16 @@ export interface UnmeteredReport {
   sealed: boolean;
 }
 
+export const MAX_UNMETERED_KEYS = 10_000;
+
 const pending = new Map<string, UnmeteredReport[]>();
 const sending = onePerKey();
 
-/** One more request of the key went through unmetered at `at`. */
-export function noteUnmetered(keyId: string, at: number): void {
-  const reports = pending.get(keyId) ?? [];
+/** One more request of the key goes through unmetered at `at`; false if there is no room to hold it (it must not go through). */
+export function noteUnmetered(keyId: string, at: number): boolean {
+  const held = pending.get(keyId);
+  if (held === undefined && pending.size >= MAX_UNMETERED_KEYS) return false;
+  const reports = held ?? [];
   const day = utcDay(at);
   const last = reports.at(-1);
   if (last !== undefined && !last.sealed && last.day === day) {
@@ -38,6 +46,7 @@ export function noteUnmetered(keyId: string, at: number): void {
     reports.push({ id: crypto.randomUUID(), requests: 1, at, day, sealed: false });
   }
   pending.set(keyId, reports);
+  return true;
 }
 
 /** The key's oldest report not yet acknowledged, sealed for sending (undefined: none). */

@@ -4,7 +4,7 @@
  * and one sender per key.
  */
 import { describe, expect, it } from "vitest";
-import { claimSender, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests } from "../../src/limiter/unmetered";
+import { claimSender, MAX_UNMETERED_KEYS, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests } from "../../src/limiter/unmetered";
 
 const NOON = Date.parse("2026-12-02T12:00:00Z");
 
@@ -46,5 +46,22 @@ describe("unmetered reports", () => {
     expect(claimSender("key_unmetered_d")).toBe(true);
     senderDone("key_unmetered_c");
     expect(claimSender("key_unmetered_c")).toBe(true);
+  });
+
+  it(`keeps at most ${MAX_UNMETERED_KEYS} keys' uncounted requests: past it a new key's request is not taken (it must not go through), known keys' still are`, () => {
+    const keys = Array.from({ length: MAX_UNMETERED_KEYS }, (_, i) => `key_unmetered_full_${i}`);
+    // Other tests' keys may still be held in this module: fill up to the bound, whatever is there.
+    let taken = 0;
+    for (const key of keys) if (noteUnmetered(key, NOON)) taken++;
+    expect(taken).toBeGreaterThan(0);
+    expect(noteUnmetered("key_unmetered_one_too_many", NOON)).toBe(false);
+    expect(unmeteredRequests("key_unmetered_one_too_many")).toBe(0);
+    const known = keys[taken - 1]!;
+    expect(noteUnmetered(known, NOON + 1)).toBe(true);
+    expect(unmeteredRequests(known)).toBe(2);
+    // Once a key's reports are counted, its place is free again.
+    reportCounted(known, nextReport(known)!);
+    expect(noteUnmetered("key_unmetered_one_too_many", NOON)).toBe(true);
+    for (const key of keys) for (let report = nextReport(key); report !== undefined; report = nextReport(key)) reportCounted(key, report);
   });
 });
