@@ -35,7 +35,7 @@ function pathAndQuery(url: string): string {
   return url.slice(url.indexOf("/", url.indexOf("//") + 2));
 }
 
-function amendments(secret: string): Amend {
+export function amendments(secret: string): Amend {
   return {
     async request(incoming, request) {
       const headers = new Headers(incoming);

@@ -95,7 +95,8 @@ const MAX_BAD_SHARE = 0.001;
 const NOISY_CORES = 0.15;
 /**
  * passthrough: forwards only; bucket: + one RPC to a minimal token-bucket object; contract: the
- * bucket + the headers API.md requires (constant values); gateway: the real thing.
+ * bucket + the headers API.md requires (constant values); headers: those headers with no object
+ * call, the ceiling of a key admitted from a lease; gateway: the real thing.
  */
 /**
  * BENCH_BASELINE=<git ref>: the gateway as it was at that commit, as one more scenario
@@ -114,6 +115,7 @@ const ALL_SCENARIOS = [
   "passthrough",
   "bucket",
   "contract",
+  "headers",
   "gateway",
   "hotkey",
   "binding",
@@ -212,6 +214,7 @@ async function build(wrangler) {
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "passthrough.ts")], outfile: path.join(BUILD_DIR, "passthrough.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "minimal-bucket.ts")], outfile: path.join(BUILD_DIR, "bucket.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "contract-bucket.ts")], outfile: path.join(BUILD_DIR, "contract.js") });
+  await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "contract-headers.ts")], outfile: path.join(BUILD_DIR, "headers.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "peer-ratelimit-binding.ts")], outfile: path.join(BUILD_DIR, "binding.js") });
   await esbuild.build({ ...common, entryPoints: [path.join(BENCH_DIR, "peer-hono-rate-limiter.ts")], outfile: path.join(BUILD_DIR, "hrl.js") });
   if (BASELINE_REF !== null) {
@@ -342,6 +345,16 @@ function miniflareOptions(wrangler, originUrl) {
         unsafeDirectSockets: direct,
       },
       {
+        name: "headers",
+        modules: true,
+        scriptPath: path.join(BUILD_DIR, "headers.js"),
+        compatibilityDate,
+        compatibilityFlags,
+        bindings: { ...originVars, ORIGIN_SIGNING_SECRET: SECRETS.ORIGIN_SIGNING_SECRET },
+        ...toOrigin,
+        unsafeDirectSockets: direct,
+      },
+      {
         name: "origin",
         modules: true,
         scriptPath: path.join(BENCH_DIR, "origin.js"),
@@ -416,7 +429,7 @@ async function checkPaths(urls, keys) {
       if (response.status !== 200 || !text.includes('"origin":"bench"')) {
         throw new Error(`${scenario}: POST /v1/events answered ${response.status} ${text.slice(0, 300)}`);
       }
-      if (["gateway", "hotkey", "baseline", "contract"].includes(scenario) && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
+      if (["gateway", "hotkey", "baseline", "contract", "headers"].includes(scenario) && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
         throw new Error(`${scenario}: the forwarded answer lacks X-Request-Id or RateLimit headers`);
       }
     }
@@ -558,6 +571,7 @@ async function main() {
     passthrough: (await state.mf.unsafeGetDirectURL("passthrough")).href,
     bucket: (await state.mf.unsafeGetDirectURL("bucket")).href,
     contract: (await state.mf.unsafeGetDirectURL("contract")).href,
+    headers: (await state.mf.unsafeGetDirectURL("headers")).href,
     hotkey: (await state.mf.unsafeGetDirectURL("hotkey")).href,
     binding: (await state.mf.unsafeGetDirectURL("binding")).href,
     hrl: (await state.mf.unsafeGetDirectURL("hrl")).href,
@@ -1080,6 +1094,10 @@ async function main() {
       contractOverPassthroughReqPerSec: round(median(usedRounds.map((x) => x.contractRatio)), 3),
       gatewayOverContractReqPerSec: round(median(usedRounds.map((x) => x.slices.gateway.reqPerSec / x.slices.contract.reqPerSec)), 3),
       contractCpuOverheadUsPerRequest: round(scenarios.contract.total.workerdCpuUsPerRequest - scenarios.bucket.total.workerdCpuUsPerRequest, 1),
+      headersOverPassthroughReqPerSec: round(median(usedRounds.map((x) => x.slices.headers.reqPerSec / x.slices.passthrough.reqPerSec)), 3),
+      hotKeyOverHeadersReqPerSec: round(median(usedRounds.map((x) => x.slices.hotkey.reqPerSec / x.slices.headers.reqPerSec)), 3),
+      headersCpuOverheadUsPerRequest: round(scenarios.headers.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
+      hotKeyCpuOverHeadersUsPerRequest: round(scenarios.hotkey.total.workerdCpuUsPerRequest - scenarios.headers.total.workerdCpuUsPerRequest, 1),
       ...(BASELINE_REF === null
         ? {}
         : {
@@ -1131,7 +1149,7 @@ function printTable(r) {
   log("");
   log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
   const c = r.scenarios.contract;
-  const rows = [["passthrough", p], ["bucket", b], ["contract", c], ["gateway", g], ["hotkey", r.scenarios.hotkey], ["binding", r.scenarios.binding], ["hrl", r.scenarios.hrl], ["coldkeys", r.scenarios.coldkeys], ["coldnolease", r.scenarios.coldnolease], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
+  const rows = [["passthrough", p], ["bucket", b], ["contract", c], ["headers", r.scenarios.headers], ["gateway", g], ["hotkey", r.scenarios.hotkey], ["binding", r.scenarios.binding], ["hrl", r.scenarios.hrl], ["coldkeys", r.scenarios.coldkeys], ["coldnolease", r.scenarios.coldnolease], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
   for (const [name, s] of rows) {
     log(
       `${padEnd(name, 12)}${pad(s.median.reqPerSec.toFixed(0), 16)}${pad(s.median.p50Ms.toFixed(1), 9)}${pad(s.median.p99Ms.toFixed(1), 9)}` +
@@ -1174,6 +1192,10 @@ function printTable(r) {
   log(
     `contract: that bucket also sending the headers API.md requires (identity, rate limits, X-Request-Id; constant values) reaches ${r.ratio.contractOverPassthroughReqPerSec.toFixed(2)} of the pass-through` +
       ` (+${r.ratio.contractCpuOverheadUsPerRequest.toFixed(0)} µs per request over the bucket); the gateway reaches ${r.ratio.gatewayOverContractReqPerSec.toFixed(2)} of that`,
+  );
+  log(
+    `headers: the pass-through sending those headers with no object call, as a key admitted from a lease does, reaches ${r.ratio.headersOverPassthroughReqPerSec.toFixed(2)} of the pass-through` +
+      ` (+${r.ratio.headersCpuOverheadUsPerRequest.toFixed(0)} µs per request): the hot key's ceiling; the hot key reaches ${r.ratio.hotKeyOverHeadersReqPerSec.toFixed(2)} of it (+${r.ratio.hotKeyCpuOverHeadersUsPerRequest.toFixed(0)} µs per request)`,
   );
   if (r.ratio.baseline !== undefined) {
     log(
