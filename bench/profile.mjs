@@ -71,6 +71,58 @@ export function selfTimeByFunction(profile) {
     .sort((a, b) => b.samples - a.samples);
 }
 
+/**
+ * The gateway's hot path (src/gateway.ts, top to bottom) as stages, by the functions that do
+ * each; esbuild may suffix a name with a digit (requestContext2), which is ignored.
+ */
+export const GATEWAY_STAGES = [
+  ["request id, log line", ["requestContext", "logRequest", "newRequestId"]],
+  ["path safety", ["requireUnambiguousPath", "pathProblem"]],
+  ["credentials, key elsewhere", ["readApiKey", "refuseKeyElsewhere", "guardSecretKey", "browserAccess"]],
+  ["route, key cache, rest of identify", ["identifyCaller", "matchRoute", "cachedKey", "requireHttps"]],
+  ["body", ["bodyToForward", "checkDeclaredLength"]],
+  ["deadline timer", ["startDeadline", "within"]],
+  ["admission (lease or object call)", ["admitCaller", "admitKey"]],
+  ["origin headers (filter)", ["originHeaders"]],
+  ["identity headers + signature", ["addIdentity", "sign", "signedPayload", "hmacSha256Hex"]],
+  ["forward: fetch and its wrapping", ["forwardToOrigin", "originTarget"]],
+  ["answer: re-wrap", ["toClientResponse"]],
+  ["rate-limit headers", ["setRateLimitHeaders", "rateLimitHeaders"]],
+  ["handler, rest", ["handleGatewayRequest"]],
+];
+
+/**
+ * Non-idle samples per stage: each sample goes to the innermost frame of its stack that belongs
+ * to a stage, so the stages partition the samples; what no stage holds (Hono's dispatch, the
+ * runtime's own work between requests, GC) is the last row. An async function's code after an
+ * await runs on a stack of its own with the function on it, so it is still that function's.
+ */
+export function timeByStage(profile, stages = GATEWAY_STAGES) {
+  const stageOfFunction = new Map();
+  for (const [stage, functions] of stages) for (const name of functions) stageOfFunction.set(name, stage);
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parentOf = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const stageOfNode = new Map();
+  const stageOf = (id) => {
+    if (stageOfNode.has(id)) return stageOfNode.get(id);
+    const name = byNode.get(id).callFrame.functionName.replace(/\d+$/, "");
+    const parent = parentOf.get(id);
+    const stage = stageOfFunction.get(name) ?? (parent === undefined ? null : stageOf(parent));
+    stageOfNode.set(id, stage);
+    return stage;
+  };
+  const counts = new Map([...stages.map(([stage]) => [stage, 0]), ["no stage (framework, runtime, GC)", 0]]);
+  let busy = 0;
+  for (const id of profile.samples) {
+    if (byNode.get(id).callFrame.functionName === "(idle)") continue;
+    busy++;
+    const stage = stageOf(id) ?? "no stage (framework, runtime, GC)";
+    counts.set(stage, counts.get(stage) + 1);
+  }
+  return [...counts.entries()].map(([stage, samples]) => ({ stage, samples, share: busy === 0 ? 0 : samples / busy }));
+}
+
 /** Writes the profile (open it in Chrome DevTools → Performance) and prints the top entries. */
 export function reportProfile(profile, file, log, top = 30) {
   writeFileSync(file, JSON.stringify(profile));
@@ -79,6 +131,11 @@ export function reportProfile(profile, file, log, top = 30) {
   log(`  ${profile.samples.length} samples, ${busy} not idle; self time, share of non-idle samples:`);
   for (const row of rows.filter((r) => r.name !== "(idle)").slice(0, top)) {
     log(`  ${((row.samples / busy) * 100).toFixed(1).padStart(5)} %  ${row.name}`);
+  }
+  const stages = timeByStage(profile);
+  if (stages.some((row) => row.stage !== "no stage (framework, runtime, GC)" && row.samples > 0)) {
+    log("  the gateway's hot path by stage (src/gateway.ts), share of non-idle samples:");
+    for (const row of stages) log(`  ${(row.share * 100).toFixed(1).padStart(5)} %  ${row.stage}`);
   }
   log(`  written to ${file}`);
 }

@@ -1,7 +1,7 @@
 // The pure part of the benchmark's profiling (bench/profile.mjs): self time by function from a
 // V8 CPU profile, as `BENCH_PROFILE=v8 npm run bench` prints it.
 import { describe, expect, it } from "vitest";
-import { compilerInstructions, selfTimeByFunction } from "../bench/profile.mjs";
+import { compilerInstructions, selfTimeByFunction, timeByStage } from "../bench/profile.mjs";
 
 const frame = (functionName, url = "", lineNumber = 0) => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: "1" });
 
@@ -58,5 +58,33 @@ describe("compilerInstructions", () => {
 
   it("is 0 when no compiler job ran in the slice", () => {
     expect(compilerInstructions(line("12,345", "PROGRAM TOTALS"))).toBe(0);
+  });
+});
+
+describe("timeByStage", () => {
+  it("gives each non-idle sample to the innermost stage on its stack; the stages and the rest partition the samples", () => {
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame("(root)"), children: [2, 6, 7, 8] },
+        { id: 2, callFrame: frame("handleGatewayRequest", "file:///x/gateway.js", 1), children: [3] },
+        { id: 3, callFrame: frame("forwardToOrigin", "file:///x/gateway.js", 2), children: [4, 5] },
+        // The signature inside forwarding is its own stage, not forwarding's.
+        { id: 4, callFrame: frame("addIdentity", "file:///x/gateway.js", 3), children: [9] },
+        { id: 5, callFrame: frame("fetch") },
+        // esbuild's digit suffix is ignored.
+        { id: 6, callFrame: frame("requestContext2", "file:///x/gateway.js", 4) },
+        { id: 7, callFrame: frame("(garbage collector)") },
+        { id: 8, callFrame: frame("(idle)") },
+        { id: 9, callFrame: frame("digest") },
+      ],
+      samples: [2, 3, 4, 9, 5, 5, 6, 7, 8, 8],
+    };
+    const rows = Object.fromEntries(timeByStage(profile).map((row) => [row.stage, row.samples]));
+    expect(rows["handler, rest"]).toBe(1);
+    expect(rows["identity headers + signature"]).toBe(2);
+    expect(rows["forward: fetch and its wrapping"]).toBe(3);
+    expect(rows["request id, log line"]).toBe(1);
+    expect(rows["no stage (framework, runtime, GC)"]).toBe(1);
+    expect(Object.values(rows).reduce((a, b) => a + b, 0)).toBe(8);
   });
 });
