@@ -123,6 +123,13 @@ export function envWithFailingLimiter(failing: () => boolean = () => true, failu
   return envWithLimiterMethods((method, original) => (method === "admit" && failing() ? failure : original));
 }
 
+/** The env whose calls to a key's `admit` reach the object `delayMs` late, as over a slow or congested link. */
+export function envWithLateLimiter(delayMs: number): typeof env {
+  return envWithLimiterMethods((method, original) =>
+    method === "admit" ? async (...args: unknown[]) => (await new Promise((resolve) => setTimeout(resolve, delayMs)), (original as (...a: unknown[]) => unknown)(...args)) : original,
+  );
+}
+
 /** The env with each KeyLimiter call counted by method name (the calls themselves go through). */
 export function envCountingLimiterCalls(): { env: typeof env; calls: Record<string, number> } {
   const calls: Record<string, number> = {};

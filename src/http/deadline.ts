@@ -10,6 +10,8 @@ export const TIMED_OUT = Symbol("timed out");
 
 export interface Deadline {
   ms: number;
+  /** Epoch ms when the time is up. */
+  endsAt: number;
   /** Resolves with TIMED_OUT when the time is up; never rejects. */
   reached: Promise<typeof TIMED_OUT>;
   /** Whether the time is up already. */
@@ -20,6 +22,7 @@ export interface Deadline {
 export function startDeadline(ms: number): Deadline {
   const deadline: Deadline = {
     ms,
+    endsAt: Date.now() + ms,
     passed: false,
     reached: scheduler.wait(ms).then(() => {
       deadline.passed = true;

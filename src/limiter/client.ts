@@ -124,7 +124,7 @@ export async function admitKey(
   // A 429 that a lease held or on its way here may yet overturn is counted here, once it stands.
   const countsOwnRefusal = leaseMs > 0 && mayLendHere(facts.keyId);
   try {
-    const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease, countsOwnRefusal)).finally(() => {
+    const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease, countsOwnRefusal, answerBy(deadline))).finally(() => {
       if (askLease !== undefined) askedLease(facts.keyId);
     });
     if (answer !== TIMED_OUT) {
@@ -242,6 +242,17 @@ function reportOf(lease: HeldLease, want: number, final: boolean) {
   return { keyId: lease.keyId, leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, want, final };
 }
 
+/**
+ * When the object must have decided for its answer to be used: the deadline less the answer's way
+ * back (a quarter of the wait, at most a second). A call that lands later, after this request let
+ * itself through unmetered or answered 503, then counts nothing — or its request would be counted
+ * twice, or counted though refused. Both clocks are the platform's, synchronised far closer than
+ * that margin at the default ORIGIN_TIMEOUT_MS.
+ */
+function answerBy(deadline: Deadline): number {
+  return deadline.endsAt - Math.min(1000, Math.floor(deadline.ms / 4));
+}
+
 /** The KeyLimiter's answer, to be read with readDecision. */
 function askLimiter(
   env: Env,
@@ -251,8 +262,9 @@ function askLimiter(
   refusedMeanwhile: number,
   lease: { leaseId: string; want: number } | undefined,
   countsOwnRefusals: boolean,
+  answerBy: number,
 ): Promise<string> {
-  const request: AdmitRequest = { keyId, need, origin, refusedMeanwhile };
+  const request: AdmitRequest = { keyId, need, origin, refusedMeanwhile, answerBy };
   if (lease !== undefined) request.lease = lease;
   if (countsOwnRefusals) request.callerCountsRefusal = true;
   return keyLimiter(env, keyId).admit(request);

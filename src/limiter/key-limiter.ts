@@ -55,6 +55,12 @@ export interface AdmitRequest {
    * request from it (limiter/client.ts), and a count taken back later would break D1's max() merge.
    */
   callerCountsRefusal?: boolean;
+  /**
+   * Epoch ms after which the caller no longer waits for this answer (limiter/client.ts): a call
+   * that arrives later is answered without counting or taking anything, because its request has
+   * already been let through as unmetered (and is reported so) or refused with 503.
+   */
+  answerBy?: number;
 }
 
 export type AdmitDecision =
@@ -109,6 +115,9 @@ interface UsageState {
   /** Ids of the latest unmetered reports counted (recordUnmetered), in the same write as their counts. */
   unmeteredSeen?: string[];
 }
+
+/** The answer to a call whose caller stopped waiting (AdmitRequest.answerBy): nobody reads it. */
+const GAVE_UP: AdmitDecision = { ok: false, code: "limiter_unavailable", detail: "This call came after its request stopped waiting for it; nothing was counted." };
 
 const STATE = "state";
 const UNRECORDED = "unrecorded";
@@ -173,6 +182,7 @@ export class KeyLimiter extends DurableObject<Env> {
 
   /** The decision itself: status → permissions → bucket → daily quota → consume. */
   async decide(request: AdmitRequest): Promise<AdmitDecision> {
+    if (request.answerBy !== undefined && Date.now() > request.answerBy) return GAVE_UP;
     const state = this.state ?? (await this.loadOnce(request.keyId));
     if (state === null) {
       return { ok: false, code: "invalid_api_key", detail: "This API key does not exist. Check that you copied it whole." };

@@ -9,8 +9,8 @@ import { createExecutionContext, evictDurableObject, waitOnExecutionContext } fr
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { keyLimiter } from "../../src/limiter/client";
-import { env, envWithFailingLimiter, expectProblem, mintKey, newProject, sendWith, settleCounts, withKey, type MintedKey } from "../helpers";
-import { expectCounted, expectRateHeaders, objectThrows, overloadedError } from "./faults";
+import { env, envWithFailingLimiter, envWithLateLimiter, expectProblem, mintKey, newProject, sendWith, settleCounts, withKey, type MintedKey } from "../helpers";
+import { expectCounted, expectRateHeaders, flushedRow, objectThrows, overloadedError } from "./faults";
 
 const DAILY_PUBLIC = 1_000_000;
 
@@ -114,5 +114,27 @@ describe("the key's object throwing (an exception inside it, across the real RPC
     await stub.recordUnmetered(3, at, "report-1");
     await stub.recordUnmetered(2, at, "report-2");
     await expectCounted(key.id, 5);
+  });
+});
+
+describe("the key's object answering after the request gave up on it", { timeout: 30_000 }, () => {
+  // The call reaches the object 400 ms late; the request waits at most 150 ms (ORIGIN_TIMEOUT_MS).
+  const late = () => ({ ...envWithLateLimiter(400), ORIGIN_TIMEOUT_MS: "150" });
+
+  it("a fail-open event is counted once: by its isolate's report, not again when the late call lands", async () => {
+    const key = await freshKey();
+    const { res, done } = await answerOf(late(), ingest(key));
+    expectFailedOpen(res);
+    await done; // the late call has landed and the unmetered report has been counted
+    await expectCounted(key.id, 1);
+  });
+
+  it("a fail-closed read answered 503 takes nothing when its late call lands", async () => {
+    const key = await freshKey();
+    const { res, done } = await answerOf(late(), read(key));
+    await expectFailedClosed(res, key);
+    await done;
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the late call lands meanwhile
+    expect((await flushedRow(key.id)) ?? { requests: 0, rejected: 0 }).toEqual({ requests: 0, rejected: 0 });
   });
 });
