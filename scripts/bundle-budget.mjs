@@ -27,8 +27,8 @@ const gzipped = (bytes) => gzipSync(bytes).length;
  * Runs `wrangler deploy --dry-run --env <env> --outdir <dir>` with the given wrangler command and
  * measures what it wrote. Resolves to { bytes, gzipBytes, outdir } or throws with wrangler's output.
  */
-export function measureWorkerBundle({ env, wrangler, outdir = mkdtempSync(path.join(os.tmpdir(), `composite-bundle-${env}-`)), spawnEnv = process.env }) {
-  const result = spawnSync(wrangler.command, [...wrangler.args, "deploy", "--dry-run", "--env", env, "--outdir", outdir], {
+export function measureWorkerBundle({ env, wrangler, config = path.join(ROOT, "wrangler.jsonc"), outdir = mkdtempSync(path.join(os.tmpdir(), `composite-bundle-${env}-`)), spawnEnv = process.env }) {
+  const result = spawnSync(wrangler.command, [...wrangler.args, "deploy", "--dry-run", "--config", config, "--env", env, "--outdir", outdir], {
     cwd: ROOT,
     env: spawnEnv,
     encoding: "utf8",

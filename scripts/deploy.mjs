@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run deploy -- --env staging|production [--dry-run] [--url <gateway url>]`
+// `npm run deploy -- --env staging|production [--dry-run] [--url <gateway url>] [--config <wrangler.jsonc>]`
 //
 // Every step stops the deploy with a message that says what to do; nothing is half-done silently:
 //   1. config    wrangler.jsonc's environment as wrangler reads it; its vars through src/config.ts
@@ -50,11 +50,13 @@ const spawnEnv = {
   WRANGLER_HIDE_BANNER: process.env.WRANGLER_HIDE_BANNER ?? "true",
 };
 const WRANGLER = { command: "wrangler", args: [] };
+/** The wrangler configuration (--config; the project's wrangler.jsonc by default). */
+let configPath = path.join(ROOT, "wrangler.jsonc");
 
 /** Runs wrangler; resolves to { status, stdout, stderr }, echoing its output as it comes when asked. */
 function wrangler(args, { echo = false } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(WRANGLER.command, [...WRANGLER.args, ...args], { cwd: ROOT, env: { ...spawnEnv, CLOUDFLARE_CF_FETCH_ENABLED: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(WRANGLER.command, [...WRANGLER.args, ...args, "--config", configPath], { cwd: ROOT, env: { ...spawnEnv, CLOUDFLARE_CF_FETCH_ENABLED: "true" }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk) => {
@@ -77,7 +79,7 @@ function wrangler(args, { echo = false } = {}) {
 export function checkEnvironmentConfig(envName) {
   let config;
   try {
-    config = unstable_readConfig({ config: path.join(ROOT, "wrangler.jsonc"), env: envName }, { hideWarnings: true });
+    config = unstable_readConfig({ config: configPath, env: envName }, { hideWarnings: true });
   } catch (error) {
     return { errors: [String(error.message).trim()], accountBound: [], config: null };
   }
@@ -117,7 +119,7 @@ export function checkEnvironmentConfig(envName) {
 // 2. bundle
 
 async function checkBundle(envName) {
-  const { bytes, gzipBytes, outdir } = measureWorkerBundle({ env: envName, wrangler: WRANGLER, spawnEnv: { ...spawnEnv, CLOUDFLARE_CF_FETCH_ENABLED: "false" } });
+  const { bytes, gzipBytes, outdir } = measureWorkerBundle({ env: envName, wrangler: WRANGLER, config: configPath, spawnEnv: { ...spawnEnv, CLOUDFLARE_CF_FETCH_ENABLED: "false" } });
   removeOutdir(outdir);
   say(`worker: ${kib(bytes)}, gzip ${kib(gzipBytes)} (budget ${kib(GZIP_BUDGET_BYTES)} gzip)`);
   if (envName === "production") {
@@ -179,7 +181,7 @@ async function localSmoke(envName) {
   const port = await anyFreePort();
   const child = spawn(
     WRANGLER.command,
-    [...WRANGLER.args, "dev", "--env", envName, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", path.join(dir, "state"), "--env-file", varsFile,
+    [...WRANGLER.args, "dev", "--config", configPath, "--env", envName, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", path.join(dir, "state"), "--env-file", varsFile,
       "--inspector-port", String(await anyFreePort()), "--show-interactive-dev-session=false"],
     {
       cwd: ROOT,
@@ -231,16 +233,16 @@ async function waitForReady(url, ms) {
 /** The URL wrangler deploy printed under "Deployed … triggers", e.g. https://x.y.workers.dev. */
 export function deployedUrlFrom(output) {
   const after = output.slice(Math.max(0, output.search(/^Deployed /m)));
-  return /https:\/\/[^\s"'<>]+/.exec(after)?.[0] ?? null;
+  return /https?:\/\/[^\s"'<>]+/.exec(after)?.[0] ?? null;
 }
 
-const USAGE = "usage: npm run deploy -- --env staging|production [--dry-run | --secrets-only] [--url <gateway url for the smoke check>]";
+const USAGE = "usage: npm run deploy -- --env staging|production [--dry-run | --secrets-only] [--url <gateway url for the smoke check>] [--config <wrangler.jsonc>]";
 
 async function main() {
   let options;
   try {
     ({ values: options } = parseArgs({
-      options: { env: { type: "string" }, "dry-run": { type: "boolean" }, "secrets-only": { type: "boolean" }, url: { type: "string" }, help: { type: "boolean" } },
+      options: { env: { type: "string" }, "dry-run": { type: "boolean" }, "secrets-only": { type: "boolean" }, url: { type: "string" }, config: { type: "string" }, help: { type: "boolean" } },
       strict: true,
     }));
   } catch (error) {
@@ -256,6 +258,7 @@ async function main() {
     return 2;
   }
   const envName = options.env;
+  if (options.config) configPath = path.resolve(options.config);
   const dryRun = options["dry-run"] === true;
 
   if (options["secrets-only"]) {
