@@ -318,6 +318,7 @@ describe("docs/ samples against the real local gateway", () => {
     await call("POST", `/v1/events?api_key=${pk}%0A`);
     await event(`${pk.slice(0, -1)}${pk.endsWith("A") ? "B" : "A"}`);
     await call("POST", "/v1/events", { headers: { authorization: `Token ${pk}` } });
+    await call("POST", "/v1/events", { headers: { authorization: "Basic not*base64" } });
     await event("sk_test_Composite0Gateway0Test0Vector0120FBRzN"); // API.md's test vector: valid, unknown
     const revoked = await newKey("public", "test");
     await keys("revoke", revoked.id);
