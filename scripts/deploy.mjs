@@ -56,7 +56,7 @@ let configPath = path.join(ROOT, "wrangler.jsonc");
 /** Runs wrangler; resolves to { status, stdout, stderr }, echoing its output as it comes when asked. */
 function wrangler(args, { echo = false } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(WRANGLER.command, [...WRANGLER.args, ...args, "--config", configPath], { cwd: ROOT, env: { ...spawnEnv, CLOUDFLARE_CF_FETCH_ENABLED: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(WRANGLER.command, [...WRANGLER.args, ...args, "--config", configPath], { cwd: ROOT, env: spawnEnv, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk) => {
