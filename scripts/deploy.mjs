@@ -17,7 +17,7 @@
 //
 // wrangler is the one on PATH (npm puts node_modules/.bin there), else node_modules/.bin's.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
