@@ -41,6 +41,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
+import { CONFIG_VARIABLES } from "../src/config.ts";
 import { anyFreePort, portIsFree } from "./ports.mjs";
 import {
   createOperatorClient,
@@ -71,7 +72,8 @@ const shown = (file) => {
 };
 const VARS_NAME = shown(VARS_FILE);
 const DEMO_NAME = shown(DEMO_FILE);
-const SECRETS = ["KEY_HASH_SECRET", "ORIGIN_SIGNING_SECRET", "OPERATOR_TOKEN"];
+// Every secret the gateway reads, from the one list of them (src/config.ts).
+const SECRETS = CONFIG_VARIABLES.filter((variable) => variable.secret).map((variable) => variable.name);
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 
