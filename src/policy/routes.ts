@@ -42,6 +42,11 @@ export interface RouteRule {
   action: string;
   /** Served by the gateway itself (the key management API), never forwarded. */
   gateway?: true;
+  /**
+   * The key may come as the JSON body's `api_key` (PostHog's SDKs): on these routes alone the
+   * gateway reads the body before the key, takes the key out and forwards the rest.
+   */
+  keyInBody?: true;
 }
 
 const ANY = "any" as const;
@@ -50,6 +55,10 @@ const WRITES = ["POST", "PUT", "PATCH", "DELETE"] as const;
 export const ROUTES: readonly RouteRule[] = [
   { methods: ["POST"], path: "/v1/events", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
   { methods: ["POST"], path: "/v1/batch", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
+  // PostHog's SDKs (posthog-node: /batch/; posthog-js: /e/, /capture/) with the key as the body's api_key.
+  { methods: ["POST"], path: "/batch/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", keyInBody: true },
+  { methods: ["POST"], path: "/capture/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", keyInBody: true },
+  { methods: ["POST"], path: "/e/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", keyInBody: true },
   { methods: ["POST"], path: "/v1/sessions", class: "ingest", permission: "events:write", publicKey: true, action: "send session recordings" },
   { methods: ["POST"], path: "/v1/identify", class: "write", permission: "users:write", publicKey: true, action: "identify users" },
   { methods: ["GET"], path: "/v1/users/me", class: "read", permission: "users:read", publicKey: true, action: "read their user profile" },
