@@ -15,7 +15,7 @@ import { startDeadline, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
 import { redactKeys } from "./http/redact";
 import { requireHttps } from "./http/require-https";
-import { refuseKeyInBody, takeBodyKey } from "./keys/body-credential";
+import { bodyKeyMember, refuseKeyInBody, takeBodyKey, type BodyKeyMember } from "./keys/body-credential";
 import { readApiKey, refuseKeyElsewhere, requireWellFormed } from "./keys/credentials";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { admitKey, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
@@ -79,8 +79,10 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   const clientIp = request.headers.get("cf-connecting-ip");
 
   const maxBytes = configOf(c.env).maxBodyBytes;
-  const inBody = route.keyInBody ? await bodyKey(request, maxBytes) : undefined;
-  const key = readApiKey(request.headers.get("authorization"), url, inBody?.key ?? null);
+  const authorization = request.headers.get("authorization");
+  const member = route.bodyKey === undefined ? null : bodyKeyMember(route.bodyKey, authorization);
+  const inBody = member === null ? undefined : await bodyKey(request, maxBytes, member);
+  const key = readApiKey(authorization, url, inBody?.key ?? null);
   refuseKeyElsewhere(key, request.headers, url);
   if (inBody !== undefined) refuseKeyInBody(key, inBody.body.body);
   guardSecretKey(c, key);
@@ -100,11 +102,11 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   return { url, route, facts, clientIp, maxBytes, body: inBody?.body };
 }
 
-/** The body's api_key and the body without it (routes marked keyInBody only: PostHog's SDKs). */
-async function bodyKey(request: Request, maxBytes: number): Promise<{ key: string | null; body: ForwardBody & { body: Uint8Array } }> {
+/** The key in the body and the body without it (outside SDKs' routes only: keys/body-credential.ts). */
+async function bodyKey(request: Request, maxBytes: number, member: BodyKeyMember): Promise<{ key: string | null; body: ForwardBody & { body: Uint8Array } }> {
   checkDeclaredLength(request, maxBytes);
   const read = await bodyBytes(request, maxBytes);
-  const { key, body } = takeBodyKey(read.body);
+  const { key, body } = takeBodyKey(read.body, member);
   return { key, body: { body, rewritten: read.rewritten || key !== null } };
 }
 

@@ -1,7 +1,8 @@
 /**
- * PostHog's routes (/batch/, /capture/, /e/): the key as the JSON body's `api_key`, gzip or not.
- * §1's rules hold there too: one key per request, and the key never reaches the origin — it is
- * taken out of the body, which the origin receives re-serialised, with the signed identity.
+ * Keys in JSON bodies, where outside SDKs put them: PostHog's `api_key` (/batch/, /capture/, /e/,
+ * its only credential) and Segment's `writeKey` (/v1/batch, a copy of its Basic user), gzip or
+ * not. §1's rules hold there too: one key per request, and the key never reaches the origin — it
+ * is taken out of the body, which the origin receives re-serialised, with the signed identity.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { expectProblem, gateway, projectWithKeys, withKey, type MintedKey, type OriginEcho } from "../helpers";
@@ -90,5 +91,30 @@ describe("the key in the body (PostHog)", () => {
     // Only POST, only these paths.
     await expectProblem(await gateway("/batch/", withKey(publicKey.key)), 404, "route_not_found");
     await expectProblem(await post("/batch", batch(publicKey.key)), 404, "route_not_found");
+  });
+});
+
+describe("Segment's writeKey on /v1/batch (with Basic auth)", () => {
+  const basic = (key: string) => `Basic ${btoa(`${key}:`)}`;
+  const segmentBatch = (writeKey: string) => JSON.stringify({ batch: [{ type: "track", event: "a", messageId: crypto.randomUUID() }], writeKey, sentAt: "2026-12-02T00:00:00Z" });
+
+  it("the same key as the Basic user: taken out of the body before it is forwarded", async () => {
+    const res = await post("/v1/batch", segmentBatch(publicKey.key), { authorization: basic(publicKey.key) });
+    expect(res.status).toBe(200);
+    const { received, signature } = (await res.json()) as OriginEcho;
+    expect(signature).toBe("valid");
+    expect(JSON.parse(received.body)).toEqual({ batch: [expect.objectContaining({ event: "a" })], sentAt: "2026-12-02T00:00:00Z" });
+    expect(JSON.stringify(received)).not.toContain(publicKey.key);
+  });
+
+  it("a different writeKey is 400 ambiguous_credentials; a non-JSON body with Basic is 400", async () => {
+    await expectProblem(await post("/v1/batch", segmentBatch(otherPublic.key), { authorization: basic(publicKey.key) }), 400, "ambiguous_credentials", publicKey.key);
+    await expectProblem(await post("/v1/batch", "batch=1", { authorization: basic(publicKey.key) }), 400, "invalid_request");
+  });
+
+  it("Bearer requests to /v1/batch (the Composite SDK, curl) are streamed as sent: the body is not read", async () => {
+    const body = JSON.stringify({ batch: [{ event: "a" }], note: "not JSON-parsed by the gateway" }) + "   ";
+    const res = await post("/v1/batch", body, { authorization: `Bearer ${publicKey.key}` });
+    expect(((await res.json()) as OriginEcho).received.body).toBe(body);
   });
 });
