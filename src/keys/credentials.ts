@@ -14,7 +14,7 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /**
  * The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous).
- * `bodyKey`: a JSON body's `api_key`, on the routes that take one (body-credential.ts).
+ * `bodyKey`: the key an outside SDK put in the JSON body, on the routes that take one (body-credential.ts).
  */
 export function readApiKey(authorization: string | null, url: URL, bodyKey: string | null = null): string {
   const candidates: string[] = [];

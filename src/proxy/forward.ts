@@ -24,7 +24,7 @@ export async function forwardToOrigin(
   const { base, target } = originTarget(url, env);
   const headers = originHeaders(request.headers, { clientIp: request.headers.get("cf-connecting-ip"), proto: url.protocol.slice(0, -1) });
   if (rewritten) {
-    // Decompressed or without its api_key: the client's encoding and length describe other bytes.
+    // Decompressed, or the key taken out of it: the client's encoding and length describe other bytes.
     headers.delete("content-encoding");
     headers.delete("content-length");
   }
