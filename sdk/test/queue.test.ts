@@ -12,6 +12,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 
 interface Call {
   at: number;
+  keepalive: boolean;
   method: string;
   path: string;
   headers: Headers;
@@ -39,7 +40,7 @@ function harness(options: Partial<CompositeOptions> = {}, script: Script = () =>
         const plain = request.headers.get("content-encoding") === "gzip" ? await gunzip(bytes) : bytes;
         text = new TextDecoder().decode(plain);
       }
-      const call: Call = { at: Date.now(), method: request.method, path: new URL(request.url).pathname, headers: request.headers, body: text === "" ? (undefined as never) : JSON.parse(text) };
+      const call: Call = { at: Date.now(), keepalive: request.keepalive, method: request.method, path: new URL(request.url).pathname, headers: request.headers, body: text === "" ? (undefined as never) : JSON.parse(text) };
       calls.push(call);
       return script(call, calls.length - 1);
     },
@@ -280,5 +281,56 @@ describe("gzip", () => {
     await sdk.flush();
     expect(calls.map((call) => call.headers.get("content-encoding"))).toEqual([null, "gzip"]);
     expect(calls[1]!.body.batch[0]).toMatchObject({ event: "large", properties: { padding: "abc".repeat(1_000) } });
+  });
+});
+
+describe("page hide (browsers)", () => {
+  function page() {
+    const win = new EventTarget();
+    const doc = Object.assign(new EventTarget(), { visibilityState: "visible" });
+    vi.stubGlobal("window", win);
+    vi.stubGlobal("document", doc);
+    return { win, doc };
+  }
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it("visibilitychange to hidden sends what is queued with keepalive, uncompressed, within 60 KiB; the rest stays queued", async () => {
+    const { doc } = page();
+    const { sdk, calls } = harness({ compress: true, flushAt: 1_000 });
+    // ~2 KiB each: 60 KiB hold about 29 of the 40.
+    for (let i = 0; i < 40; i++) sdk.track("scroll", { i, padding: "x".repeat(2_000) });
+    doc.dispatchEvent(new Event("visibilitychange")); // still visible: nothing
+    await tick();
+    expect(calls).toHaveLength(0);
+    doc.visibilityState = "hidden";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    await tick();
+    expect(calls.length).toBeGreaterThan(0);
+    for (const call of calls) expect([call.keepalive, call.headers.get("content-encoding")]).toEqual([true, null]);
+    const bytes = calls.reduce((sum, call) => sum + JSON.stringify(call.body).length, 0);
+    expect(bytes).toBeLessThanOrEqual(60 * 1024);
+    const sent = ids(calls).length;
+    expect(sent).toBeGreaterThan(25);
+    expect(sdk.queued).toBe(40 - sent);
+    await sdk.flush(); // the page came back (bfcache): the rest goes the ordinary way
+    expect(new Set(ids(calls)).size).toBe(40);
+    expect(calls.at(-1)!.keepalive).toBe(false);
+  });
+
+  it("pagehide too; a closed client and a secret key allowed in a browser do not listen", async () => {
+    const { win } = page();
+    const { sdk, calls } = harness();
+    sdk.track("a");
+    win.dispatchEvent(new Event("pagehide"));
+    await tick();
+    expect(calls.map((call) => call.keepalive)).toEqual([true]);
+    await sdk.close();
+    const secret = harness({ apiKey: "sk_live_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz44XL3S", dangerouslyAllowSecretKeyInBrowser: true });
+    secret.sdk.track("b");
+    win.dispatchEvent(new Event("pagehide"));
+    await tick();
+    expect(secret.calls).toHaveLength(0);
   });
 });
