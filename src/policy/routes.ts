@@ -57,7 +57,7 @@ export const ROUTES: readonly RouteRule[] = [
   { methods: ["POST"], path: "/v1/events", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
   // Segment's and RudderStack's SDKs post here with the key as the Basic user; Segment copies it into the body's writeKey.
   { methods: ["POST"], path: "/v1/batch", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "writeKey" },
-  // PostHog's SDKs (posthog-node: /batch/; posthog-js: /e/, /capture/) with the key as the body's api_key.
+  // PostHog's ingestion paths with the key as the JSON body's api_key: /batch/ (posthog-node), /capture/ and /e/ (one event).
   { methods: ["POST"], path: "/batch/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
   { methods: ["POST"], path: "/capture/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
   { methods: ["POST"], path: "/e/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
