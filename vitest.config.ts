@@ -69,7 +69,7 @@ export default defineConfig(async () => {
         {
           test: {
             name: "node",
-            include: ["test-node/**/*.test.{ts,mjs}"],
+            include: ["test-node/**/*.test.{ts,mjs}", "sdk/test/**/*.test.ts"],
             environment: "node",
             testTimeout: 120_000,
             hookTimeout: 120_000,

@@ -15,12 +15,13 @@ import { startDeadline, type Deadline } from "./http/deadline";
 import { GatewayError } from "./http/problem";
 import { redactKeys } from "./http/redact";
 import { requireHttps } from "./http/require-https";
+import { bodyKeyMember, refuseKeyInBody, takeBodyKey, type BodyKeyMember } from "./keys/body-credential";
 import { readApiKey, refuseKeyElsewhere, requireWellFormed } from "./keys/credentials";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
 import { admitKey, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
 import { pathProblem } from "./policy/path-safety";
 import { matchRoute, type RouteRule } from "./policy/routes";
-import { bodyToForward, checkDeclaredLength } from "./proxy/body-limit";
+import { bodyBytes, bodyToForward, checkDeclaredLength, type ForwardBody } from "./proxy/body-limit";
 import { forwardToOrigin, toClientResponse } from "./proxy/forward";
 
 /** A caller whose key has been found; not yet admitted. */
@@ -30,13 +31,15 @@ interface Caller {
   facts: KeyFacts;
   clientIp: string | null;
   maxBytes: number;
+  /** Read already (a route that takes the key in its body), without the key. */
+  body?: ForwardBody;
 }
 
 export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response> {
   const request = c.req.raw;
   const caller = await identifyCaller(c);
   if (caller.route.gateway) throw routeNotFound(request.method, caller.url.pathname); // never forwarded
-  const body = await bodyToForward(request, caller.maxBytes);
+  const body = caller.body ?? (await bodyToForward(request, caller.maxBytes));
   const deadline = startDeadline(configOf(c.env).originTimeoutMs);
   const admission = await admitCaller(c, caller, deadline);
 
@@ -75,13 +78,17 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
 
   const clientIp = request.headers.get("cf-connecting-ip");
 
-  const key = readApiKey(request.headers.get("authorization"), url);
+  const maxBytes = configOf(c.env).maxBodyBytes;
+  const authorization = request.headers.get("authorization");
+  const member = route.bodyKey === undefined ? null : bodyKeyMember(route.bodyKey, authorization);
+  const inBody = member === null ? undefined : await bodyKey(request, maxBytes, member);
+  const key = readApiKey(authorization, url, inBody?.key ?? null);
   refuseKeyElsewhere(key, request.headers, url);
+  if (inBody !== undefined) refuseKeyInBody(key, inBody.body.body);
   guardSecretKey(c, key);
   // A key this isolate has looked up before was well-formed then: no format check to repeat.
   const cached = cachedKey(key);
   if (cached === undefined) requireWellFormed(key);
-  const maxBytes = configOf(c.env).maxBodyBytes;
   checkDeclaredLength(request, maxBytes);
 
   // A blocked address is refused only where a made-up key would cost a D1 query: its valid keys pass.
@@ -92,7 +99,15 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   }
   c.set("keyId", facts.keyId);
   c.set("projectId", facts.projectId);
-  return { url, route, facts, clientIp, maxBytes };
+  return { url, route, facts, clientIp, maxBytes, body: inBody?.body };
+}
+
+/** The key in the body and the body without it (outside SDKs' routes only: keys/body-credential.ts). */
+async function bodyKey(request: Request, maxBytes: number, member: BodyKeyMember): Promise<{ key: string | null; body: ForwardBody & { body: Uint8Array } }> {
+  checkDeclaredLength(request, maxBytes);
+  const read = await bodyBytes(request, maxBytes);
+  const { key, body } = takeBodyKey(read.body, member);
+  return { key, body: { body, rewritten: read.rewritten || key !== null } };
 }
 
 async function admitCaller(c: Context<AppEnv>, { route, facts, clientIp }: Caller, deadline: Deadline): Promise<Admission> {

@@ -516,7 +516,8 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
         async ({ gateway, publicKey, secretKey }) => {
           const { Composite, CompositeError } = globalThis.CompositeSDK;
           const composite = new Composite({ apiKey: publicKey, baseUrl: gateway, retry: { maxRetries: 0 } });
-          await composite.track("from_a_browser", { page: location.href });
+          composite.track("from_a_browser", { page: location.href });
+          await composite.flush();
           let refused;
           try {
             await composite.request("GET", "/v1/export");
@@ -538,8 +539,8 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
       expect(outcome.secret).toBe("secret_key_in_browser");
       const seen = await call("GET", `${printed.origin}/_origin/requests`);
       const last = seen.json.data.at(-1);
-      expect(last.received).toMatchObject({ method: "POST", path: "/v1/events", headers: { origin: printed.origin } });
-      expect(JSON.parse(last.received.body)).toMatchObject({ event: "from_a_browser" });
+      expect(last.received).toMatchObject({ method: "POST", path: "/v1/batch", headers: { origin: printed.origin } });
+      expect(JSON.parse(last.received.body).batch).toMatchObject([{ type: "track", event: "from_a_browser" }]);
       await context.close();
     }, 60_000);
   });

@@ -12,8 +12,11 @@ export const API_KEY_PARAM = "api_key";
 const SURROUNDING_WHITESPACE = /^\s|\s$|[\r\n]/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-/** The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous). */
-export function readApiKey(authorization: string | null, url: URL): string {
+/**
+ * The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous).
+ * `bodyKey`: the key an outside SDK put in the JSON body, on the routes that take one (body-credential.ts).
+ */
+export function readApiKey(authorization: string | null, url: URL, bodyKey: string | null = null): string {
   const candidates: string[] = [];
   if (authorization !== null && authorization !== "") {
     if (authorization.includes(",")) candidates.push(...keysFromRepeatedAuthorization(authorization));
@@ -22,6 +25,7 @@ export function readApiKey(authorization: string | null, url: URL): string {
   if (url.search !== "") {
     for (const value of url.searchParams.getAll(API_KEY_PARAM)) if (value !== "") candidates.push(value);
   }
+  if (bodyKey !== null) candidates.push(bodyKey);
   const first = candidates[0];
   if (first === undefined) {
     throw new GatewayError(

@@ -42,6 +42,12 @@ export interface RouteRule {
   action: string;
   /** Served by the gateway itself (the key management API), never forwarded. */
   gateway?: true;
+  /**
+   * A member of the JSON body where an outside SDK puts the key (keys/body-credential.ts): PostHog's
+   * `api_key` (the credential itself), Segment's `writeKey` (a copy of its Basic user name). On
+   * these routes the gateway reads the body before the key, takes the key out and forwards the rest.
+   */
+  bodyKey?: "api_key" | "writeKey";
 }
 
 const ANY = "any" as const;
@@ -49,7 +55,12 @@ const WRITES = ["POST", "PUT", "PATCH", "DELETE"] as const;
 
 export const ROUTES: readonly RouteRule[] = [
   { methods: ["POST"], path: "/v1/events", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
-  { methods: ["POST"], path: "/v1/batch", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
+  // Segment's and RudderStack's SDKs post here with the key as the Basic user; Segment copies it into the body's writeKey.
+  { methods: ["POST"], path: "/v1/batch", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "writeKey" },
+  // PostHog's ingestion paths with the key as the JSON body's api_key: /batch/ (posthog-node), /capture/ and /e/ (one event).
+  { methods: ["POST"], path: "/batch/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
+  { methods: ["POST"], path: "/capture/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
+  { methods: ["POST"], path: "/e/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
   { methods: ["POST"], path: "/v1/sessions", class: "ingest", permission: "events:write", publicKey: true, action: "send session recordings" },
   { methods: ["POST"], path: "/v1/identify", class: "write", permission: "users:write", publicKey: true, action: "identify users" },
   { methods: ["GET"], path: "/v1/users/me", class: "read", permission: "users:read", publicKey: true, action: "read their user profile" },

@@ -9,6 +9,7 @@ import { configOf, type Env } from "../config";
 import { searchWithoutApiKey } from "../keys/credentials";
 import { GatewayError } from "../http/problem";
 import { TIMED_OUT, within, type Deadline } from "../http/deadline";
+import type { ForwardBody } from "./body-limit";
 import { addIdentity, type Identity } from "./identity";
 import { originHeaders } from "./origin-headers";
 
@@ -17,11 +18,16 @@ export async function forwardToOrigin(
   url: URL,
   identity: Identity,
   env: Env,
-  body: ReadableStream | Uint8Array | null,
+  { body, rewritten }: ForwardBody,
   deadline: Deadline,
 ): Promise<Response> {
   const { base, target } = originTarget(url, env);
   const headers = originHeaders(request.headers, { clientIp: request.headers.get("cf-connecting-ip"), proto: url.protocol.slice(0, -1) });
+  if (rewritten) {
+    // Decompressed, or the key taken out of it: the client's encoding and length describe other bytes.
+    headers.delete("content-encoding");
+    headers.delete("content-length");
+  }
   await addIdentity(headers, identity, { method: request.method, target }, configOf(env).originSigningSecret);
 
   const init: RequestInit = { method: request.method, headers, body, redirect: "manual" };

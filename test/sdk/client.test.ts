@@ -61,53 +61,54 @@ async function refusal(action: () => unknown): Promise<CompositeError> {
 }
 
 describe("sending", () => {
-  it("track: one POST /v1/events with the key as Bearer; the origin gets the event and the key's identity, not the key", async () => {
+  it("track, identify, page queue; flush() sends one POST /v1/batch with the key as Bearer; the origin gets the events and the key's identity, not the key", async () => {
     const { sdk, seen } = client(publicKey.key);
-    await sdk.track("signup", { plan: "pro" }, { userId: "u_1" });
+    sdk.track("signup", { plan: "pro" }, { userId: "u_1" });
+    sdk.identify("u_1", { email_domain: "example.com" });
+    sdk.page("Pricing", { path: "/pricing" }, { anonymousId: "anon_1" });
+    expect(seen.sent).toHaveLength(0);
+    await sdk.flush();
     expect(seen.sent).toHaveLength(1);
     expect(seen.sent[0]!.headers.get("authorization")).toBe(`Bearer ${publicKey.key}`);
     expect(new URL(seen.sent[0]!.url).search).toBe("");
+    expect(seen.answers[0]!.status).toBe(200);
     const received = await originSaw(seen.answers[0]!);
-    expect(received).toMatchObject({ method: "POST", path: "/v1/events" });
+    expect(received).toMatchObject({ method: "POST", path: "/v1/batch" });
     expect(received.headers.authorization).toBeUndefined();
     expect(received.headers["x-composite-key-id"]).toBe(publicKey.id);
     expect(received.headers["content-type"]).toBe("application/json");
-    expect(received.json).toMatchObject({ event: "signup", properties: { plan: "pro" }, user_id: "u_1" });
-    expect(received.json.message_id).toMatch(/^msg_[0-9a-f]{32}$/);
-    expect(Date.parse(received.json.timestamp as string)).toBeGreaterThan(Date.now() - 60_000);
-  });
-
-  it("batch: many events in one request, one token from the bucket", async () => {
-    const { sdk, seen } = client(publicKey.key);
-    await sdk.track("warm-up");
-    const before = Number(seen.answers[0]!.headers.get("x-ratelimit-remaining-day"));
-    await sdk.batch([{ event: "a" }, { event: "b", properties: { n: 2 }, anonymousId: "anon_1" }, { event: "c", timestamp: new Date("2026-11-01T00:00:00Z") }]);
-    expect(seen.sent).toHaveLength(2);
-    const answer = seen.answers[1]!;
-    expect(Number(answer.headers.get("x-ratelimit-remaining-day"))).toBe(before - 1);
-    const received = await originSaw(answer);
-    expect(received.path).toBe("/v1/batch");
     const batch = received.json.batch as Record<string, unknown>[];
-    expect(batch.map((e) => e.event)).toEqual(["a", "b", "c"]);
-    expect(batch[1]).toMatchObject({ properties: { n: 2 }, anonymous_id: "anon_1" });
-    expect(batch[2]!.timestamp).toBe("2026-11-01T00:00:00.000Z");
-    expect(new Set(batch.map((e) => e.message_id)).size).toBe(3);
+    expect(batch).toMatchObject([
+      { type: "track", event: "signup", properties: { plan: "pro" }, user_id: "u_1" },
+      { type: "identify", user_id: "u_1", traits: { email_domain: "example.com" } },
+      { type: "page", name: "Pricing", properties: { path: "/pricing" }, anonymous_id: "anon_1" },
+    ]);
+    for (const event of batch) expect(event.message_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Date.parse(batch[0]!.timestamp as string)).toBeGreaterThan(Date.now() - 60_000);
   });
 
-  it("identify and request(): other routes, with the answer parsed", async () => {
-    const { sdk, seen } = client(secretKey.key);
-    await sdk.identify("u_2", { email_domain: "example.com" });
-    expect(await originSaw(seen.answers[0]!)).toMatchObject({ path: "/v1/identify", json: { user_id: "u_2", traits: { email_domain: "example.com" } } });
-    const echo = await sdk.request<OriginEcho>("GET", "/v1/events?limit=10");
-    expect(echo.received).toMatchObject({ method: "GET", path: "/v1/events", search: "?limit=10" });
+  it("a batch is one request against the limits, and goes gzip-compressed; the origin reads it plain", async () => {
+    const { sdk, seen } = client(publicKey.key);
+    sdk.track("warm-up");
+    await sdk.flush();
+    const before = Number(seen.answers[0]!.headers.get("x-ratelimit-remaining-day"));
+    for (let i = 0; i < 50; i++) sdk.track("page_view", { i, path: `/docs/${i}` });
+    await sdk.flush();
+    expect(seen.sent).toHaveLength(3); // the warm-up, then 50 events: flushAt (20) twice and the rest
+    expect(seen.sent.slice(1).map((r) => r.headers.get("content-encoding"))).toEqual(["gzip", "gzip"]);
+    expect(Number(seen.answers[2]!.headers.get("x-ratelimit-remaining-day"))).toBe(before - 2);
+    const batches = await Promise.all(seen.answers.slice(1).map(originSaw));
+    expect(batches.map((b) => b.headers["content-encoding"])).toEqual([undefined, undefined]);
+    const events = batches.flatMap((b) => b.json.batch as Record<string, unknown>[]);
+    expect(events.map((e) => (e.properties as { i: number }).i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
   it("refuses bad calls before sending anything", async () => {
     const { sdk, seen } = client(publicKey.key);
-    expect((await refusal(() => sdk.track(""))).code).toBe("invalid_request");
-    expect((await refusal(() => sdk.batch([]))).code).toBe("invalid_request");
-    expect((await refusal(() => sdk.identify(""))).code).toBe("invalid_request");
+    expect(() => sdk.track("")).toThrow(CompositeError);
+    expect(() => sdk.identify("")).toThrow(CompositeError);
     expect((await refusal(() => sdk.request("GET", "v1/events"))).code).toBe("invalid_request");
+    await sdk.flush();
     expect(seen.sent).toHaveLength(0);
   });
 });
@@ -183,15 +184,19 @@ describe("the key, checked before it travels", () => {
 });
 
 describe("errors from the gateway", () => {
-  it("a revoked key: CompositeError with the gateway's code, status and request id; not retried", async () => {
+  it("a revoked key: the batch is reported through onError with the gateway's code, status and request id; not retried", async () => {
     const key = await mintKey(project, { type: "public" });
     expect((await operator("DELETE", `/keys/${key.id}`)).status).toBe(200);
-    const { sdk, seen } = client(key.key);
-    const error = await refusal(() => sdk.track("after revoke"));
+    const reported: CompositeError[] = [];
+    const { sdk, seen } = client(key.key, { onError: (error) => reported.push(error) });
+    sdk.track("after revoke");
+    await sdk.flush();
+    expect(reported).toHaveLength(1);
+    const [error] = reported;
     expect(error).toMatchObject({ code: "revoked_api_key", status: 401 });
-    expect(error.requestId).toMatch(/^req_[0-9a-f]{32}$/);
-    expect(error.message).toMatch(/^revoked_api_key: /);
-    expect(error.message).not.toContain(key.key);
+    expect(error!.requestId).toMatch(/^req_[0-9a-f]{32}$/);
+    expect(error!.message).toMatch(/^revoked_api_key: /);
+    expect(error!.message).not.toContain(key.key);
     expect(seen.sent).toHaveLength(1);
   });
 
@@ -222,30 +227,50 @@ describe("errors from the gateway", () => {
   });
 });
 
-describe("retries", () => {
-  it("429 rate_limited: waits what Retry-After says, then the same event goes through", async () => {
+describe("retries and pacing against the real limiter", () => {
+  it("RateLimit says the bucket is empty: the next batch waits for a token instead of drawing a 429", async () => {
     const key = await mintKey(project, { type: "public" });
-    await setLimits(key.id, { rate: 1, burst: 1 });
-    const { sdk, seen } = client(key.key);
-    await sdk.track("first");
+    await setLimits(key.id, { rate: 2, burst: 1 });
+    const { sdk, seen } = client(key.key, { flushAt: 1 });
+    sdk.track("first");
+    await sdk.flush();
     const started = Date.now();
-    await sdk.track("second");
-    expect(seen.answers.map((a) => a.status)).toEqual([200, 429, 200]);
-    expect(Number(seen.answers[1]!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-    const [refused, accepted] = [await seen.sent[1]!.json(), await seen.sent[2]!.json()] as Record<string, unknown>[];
-    expect(accepted!.message_id).toBe(refused!.message_id); // the origin can tell a retry from a new event
+    sdk.track("second");
+    await sdk.flush();
+    expect(seen.answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
   });
 
-  it("429 daily_quota_exceeded: not waited out until midnight; thrown at once with retryAfter", async () => {
+  it("429 rate_limited (another client took the token): waits what Retry-After says, then the same events go through", async () => {
+    const key = await mintKey(project, { type: "public" });
+    await setLimits(key.id, { rate: 1, burst: 1 });
+    const other = client(key.key);
+    other.sdk.track("from another process");
+    await other.sdk.flush();
+    const { sdk, seen } = client(key.key);
+    const started = Date.now();
+    sdk.track("second");
+    await sdk.flush();
+    expect(seen.answers.map((a) => a.status)).toEqual([429, 200]);
+    expect(Number(seen.answers[0]!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    const [refused, accepted] = (await Promise.all(seen.sent.map((r) => r.json()))) as { batch: Record<string, unknown>[] }[];
+    expect(accepted!.batch[0]!.message_id).toBe(refused!.batch[0]!.message_id); // the origin can tell a retry from a new event
+  });
+
+  it("429 daily_quota_exceeded: not waited out until midnight; reported at once with retryAfter", async () => {
     const key = await mintKey(project, { type: "public" });
     await setLimits(key.id, { daily: 1 });
-    const { sdk, seen } = client(key.key);
-    await sdk.track("only one today");
+    const reported: CompositeError[] = [];
+    const { sdk, seen } = client(key.key, { onError: (error) => reported.push(error) });
+    sdk.track("only one today");
+    await sdk.flush();
     const started = Date.now();
-    const error = await refusal(() => sdk.track("one too many"));
-    expect(error).toMatchObject({ code: "daily_quota_exceeded", status: 429 });
-    expect(error.retryAfter).toBeGreaterThan(0);
+    sdk.track("one too many");
+    await sdk.flush();
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatchObject({ code: "daily_quota_exceeded", status: 429 });
+    expect(reported[0]!.retryAfter).toBeGreaterThan(300);
     expect(seen.sent).toHaveLength(2);
     expect(Date.now() - started).toBeLessThan(1_000);
   });
@@ -267,24 +292,18 @@ describe("retries", () => {
   it("no answer at all: a network error is retried; a hung request times out per attempt", async () => {
     let drops = 1;
     const { sdk, seen } = client(publicKey.key, {}, (request) => (drops-- > 0 ? Promise.reject(new TypeError("connection reset")) : exports.default.fetch(request)));
-    await sdk.track("after a reset");
+    sdk.track("after a reset");
+    await sdk.flush();
     expect(seen.sent).toHaveLength(2);
+    expect(seen.answers.map((a) => a.status)).toEqual([200]);
 
-    const hung = client(publicKey.key, { timeoutMs: 50, retry: { baseDelayMs: 5, maxRetries: 1 } }, (request) =>
+    const reported: CompositeError[] = [];
+    const hung = client(publicKey.key, { timeoutMs: 50, retry: { baseDelayMs: 5, maxRetries: 1 }, onError: (error) => reported.push(error) }, (request) =>
       new Promise<Response>((_, reject) => request.signal.addEventListener("abort", () => reject(request.signal.reason))),
     );
-    const error = await refusal(() => hung.sdk.track("never answered"));
-    expect(error).toMatchObject({ code: "timeout", status: undefined });
+    hung.sdk.track("never answered");
+    await hung.sdk.flush();
+    expect(reported[0]).toMatchObject({ code: "timeout", status: undefined });
     expect(hung.seen.sent).toHaveLength(2);
-  });
-
-  it("retry: { maxRetries: 0 } hands the first 429 to the caller", async () => {
-    const key = await mintKey(project, { type: "public" });
-    await setLimits(key.id, { rate: 1, burst: 1 });
-    const { sdk, seen } = client(key.key, { retry: { maxRetries: 0 } });
-    await sdk.track("first");
-    const error = await refusal(() => sdk.track("second"));
-    expect(error).toMatchObject({ code: "rate_limited", status: 429, retryAfter: 1 });
-    expect(seen.sent).toHaveLength(2);
   });
 });
