@@ -264,6 +264,13 @@ describe("docs/ samples against the real local gateway", () => {
     expect(revoke.code, revoke.all).toBe(0);
     expect(jsonValues(revoke.stdout).map((k) => k.status)).toEqual(["revoked", "revoked"]);
     expect((await event(victim.key)).json.code).toBe("revoked_api_key");
+
+    // The SDK sample with the revoked key: the gateway's refusal reaches onError, never "event sent".
+    const refused = await node("send-event.ts", { COMPOSITE_API_KEY: victim.key });
+    expect(refused.code, refused.all).toBe(1);
+    expect(refused.stdout).not.toContain("event sent");
+    expect(refused.stderr).toMatch(/^revoked_api_key: .*\(request req_[0-9a-f]{32}\)$/m);
+    expect(refused.all).not.toContain(victim.key);
   }, 90_000);
 
   it("rate-limits.md: the headers shown are the headers sent, and the backoff sample gets through a 429", async () => {
