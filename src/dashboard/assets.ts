@@ -1,11 +1,10 @@
 /**
  * The dashboard's scripts and stylesheets, served by the gateway itself: uPlot (the chart
- * library, pinned in package.json, bundled as text by wrangler.jsonc's `rules`) and the
+ * library, pinned in package.json, vendored as strings by scripts/vendor-uplot.mjs) and the
  * dashboard's own script. No CDN: the pages' CSP allows scripts and styles only with the page's
  * nonce, which these tags carry. Constants only — nothing a user typed reaches them.
  */
-import uplotCss from "uplot/dist/uPlot.min.css";
-import uplotJs from "uplot/dist/uPlot.iife.min.js";
+import { UPLOT_CSS, UPLOT_JS } from "./vendor/uplot";
 
 /**
  * Copy buttons (`data-copy` names the element whose text to copy), countdowns (`data-countdown-to`,
@@ -71,7 +70,7 @@ const DASHBOARD_JS = `"use strict";
 `;
 
 export const ASSETS: Readonly<Record<string, { body: string; type: string }>> = {
-  "uplot.js": { body: uplotJs, type: "text/javascript; charset=utf-8" },
-  "uplot.css": { body: uplotCss, type: "text/css; charset=utf-8" },
+  "uplot.js": { body: UPLOT_JS, type: "text/javascript; charset=utf-8" },
+  "uplot.css": { body: UPLOT_CSS, type: "text/css; charset=utf-8" },
   "dashboard.js": { body: DASHBOARD_JS, type: "text/javascript; charset=utf-8" },
 };

@@ -569,7 +569,7 @@ const RotationFacts: FC<{ rotation: Rotation }> = ({ rotation }) => (
     <dt>Traffic since the roll</dt>
     <dd data-since-roll={String(rotation.sinceRoll.requests)}>
       {count(rotation.sinceRoll.requests)} admitted, {count(rotation.sinceRoll.refused)} refused
-      {rotation.sinceRoll.from !== rotation.rolledAt && <span class="muted"> (counted from {when(rotation.sinceRoll.from)})</span>}
+      <span class="muted"> (counted from {when(rotation.sinceRoll.from)})</span>
     </dd>
   </dl>
 );

@@ -14,7 +14,7 @@ export interface Rotation {
   rolledAt: string;
   /** Milliseconds until the old key stops working (negative: since it stopped); null: revoked. */
   expiresInMs: number | null;
-  /** Traffic of the old key since the roll: exact to the minute within the last hour, else from the day after the roll on. */
+  /** Traffic of the old key since `from`: the minute after the roll within the last hour, else the day after it. */
   sinceRoll: { requests: number; refused: number; from: string };
   /** The old key's last admitted request. */
   lastUsedAt: string | null;
@@ -32,15 +32,17 @@ export function rotationOf(old: KeyRecord, replacement: KeyRecord, minutes: read
   const rolledAt = replacement.created_at;
   const rolledMs = Date.parse(rolledAt);
   const rollMinute = minuteLabel(rolledMs - (rolledMs % MINUTE_MS));
+  // The roll's own minute also holds what came just before the roll: minutes count from the next
+  // one, and the roll's minute is judged by the key's last use (exact to the millisecond).
   const withinHour = minutes.length > 0 && rollMinute >= minutes[0]!.at;
-  const counted = withinHour ? minutes.filter((minute) => minute.at >= rollMinute) : days.filter((day) => day.at > rolledAt.slice(0, 10));
+  const counted = withinHour ? minutes.filter((minute) => minute.at > rollMinute) : days.filter((day) => day.at > rolledAt.slice(0, 10));
   const sinceRoll = {
     requests: counted.reduce((sum, slot) => sum + slot.requests, 0),
     refused: counted.reduce((sum, slot) => sum + slot.rejected + slot.denied, 0),
-    from: withinHour ? rolledAt : `${rolledAt.slice(0, 10)}T23:59:59.999Z`,
+    from: withinHour ? `${minuteLabel(rolledMs - (rolledMs % MINUTE_MS) + MINUTE_MS)}:00.000Z` : `${rolledAt.slice(0, 10)}T23:59:59.999Z`,
   };
   const quietFrom = minuteLabel(now - (now % MINUTE_MS) - (QUIET_MINUTES - 1) * MINUTE_MS);
-  const recent = minutes.filter((minute) => minute.at >= quietFrom && minute.at >= rollMinute).some((minute) => minute.requests + minute.rejected + minute.denied > 0);
+  const recent = minutes.filter((minute) => minute.at >= quietFrom && minute.at > rollMinute).some((minute) => minute.requests + minute.rejected + minute.denied > 0);
   const usedSinceRoll = old.last_used_at !== null && old.last_used_at >= rolledAt;
   const usedLately = old.last_used_at !== null && Date.parse(old.last_used_at) > now - QUIET_MINUTES * MINUTE_MS;
   const state = old.status === "revoked" ? "revoked" : recent || (usedSinceRoll && usedLately) ? "in_use" : "safe_to_revoke";
