@@ -151,6 +151,42 @@ describe.skipIf(!HAVE_BROWSER)("the dashboard in chromium at 1280 px and 390 px"
     await page.screenshot({ path: path.join(ARTIFACTS, `${size.name}-${name}.png`), fullPage: true });
   }
 
+  it("keyboard only: the skip link, Create New Key, the form submitted with Enter, the copy button; focus is always visible", async () => {
+    const size = WIDTHS[0];
+    const admin = (await operator("POST", "/keys", { project_id: demo.project.id, type: "secret", environment: "live", label: "Keyboard admin" })).json;
+    const { context, page, problems } = await signedIn(admin.key, size);
+    const active = () => page.evaluate(() => ({ text: document.activeElement?.textContent?.trim(), id: document.activeElement?.id, outline: getComputedStyle(document.activeElement).outlineStyle }));
+    /** Presses Tab until the focused element matches, at most 40 times. */
+    const tabTo = async (match) => {
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press("Tab");
+        const now = await active();
+        expect(now.outline, `focus on ${now.text || now.id} is not visible`).not.toBe("none");
+        if (match(now)) return;
+      }
+      throw new Error("never reached by Tab");
+    };
+    await page.keyboard.press("Tab");
+    expect((await active()).text).toBe("Skip to content");
+    await page.keyboard.press("Enter");
+    await tabTo((el) => el.text === "Create New Key");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(`${gateway}/dashboard/keys/new`);
+    await tabTo((el) => el.text === "" && el.id === ""); // the type radios: the checked one takes focus
+    await page.keyboard.press("ArrowDown"); // Secret
+    expect(await page.isChecked('input[name="type"][value="secret"]')).toBe(true);
+    await tabTo((el) => el.id === "label");
+    await page.keyboard.type("Keyboard key");
+    await page.keyboard.press("Enter"); // submits the form
+    await page.waitForURL(`${gateway}/dashboard/keys/created`);
+    await tabTo((el) => el.id === "copy-key");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.locator("#copy-key").textContent()).toBe("Copied");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toMatch(/^sk_live_\w{38}$/); // a live session's form starts on live
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
   for (const size of WIDTHS.filter((size) => !process.env.ONLY_WIDTH || String(size.width) === process.env.ONLY_WIDTH)) {
     it(`${size.width} px: every page fits, passes axe, and charts real traffic; a rotation is walked to the revoke; a reload mints nothing`, async () => {
       // A live secret key of the demo project: a live session sees live and test keys.
