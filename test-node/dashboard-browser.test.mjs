@@ -282,6 +282,11 @@ describe.skipIf(!HAVE_BROWSER)("the dashboard in chromium at 1280 px and 390 px"
       await page.click("text=follow the rotation");
       await page.waitForURL(`${gateway}/dashboard/keys/${oldId}/rotation`);
       const steps = page.locator("ol.steps");
+      // Step 3 is done once the new key's requests are counted (its object flushes within ~5 s).
+      await expect
+        .poll(async () => (await page.reload(), await steps.locator('[data-step="verify"] h2').textContent()), { timeout: 20_000, interval: 1_000 })
+        .toContain("✓ done");
+      expect(await steps.locator('[data-step="verify"]').textContent()).toContain("The new key: 3 admitted requests today");
       expect(await steps.locator('[data-step="create"]').textContent()).toContain("✓ done");
       expect(await steps.locator('[data-step="revoke"]').textContent()).toContain("Safe to revoke");
       expect(await page.locator("body").textContent()).toMatch(/stops working in (59 min|1 h 0 min)/);

@@ -626,13 +626,15 @@ export const RotationPage: FC<{ old: KeyRecord; replacement?: KeyRecord; rotatio
           </p>
         </li>
         <li data-step="verify">
-          <h2>Verify functionality {done(rotation?.state === "safe_to_revoke" || rotation?.state === "revoked")}</h2>
+          {/* Verified: the new key carries traffic, and the old key's has stopped. */}
+          <h2>Verify functionality {done(replacement?.last_used_at != null && (rotation?.state === "safe_to_revoke" || rotation?.state === "revoked"))}</h2>
           {rotation && replacement ? (
             <>
               <p>
-                The new key today: {count(replacementToday?.requests ?? 0)} admitted requests. The old key:{" "}
-                <span class={`badge ${rotation.state}`}>{ROTATION_STATES[rotation.state]}</span>
+                The new key: {count(replacementToday?.requests ?? 0)} admitted requests today, last used {when(replacement.last_used_at)}.
+                The old key: <span class={`badge ${rotation.state}`}>{ROTATION_STATES[rotation.state]}</span>
               </p>
+              {replacement.last_used_at === null && <p class="muted">No request with the new key has been counted yet (counts arrive within seconds).</p>}
               <RotationFacts rotation={rotation} />
               {rotation.state === "in_use" && (
                 <p class="box warn">

@@ -84,7 +84,7 @@ describe("rotation", () => {
     expect(page).toContain("The old key: still in use");
     expect(page).toContain("Something still sends the old key");
     expect(page).toContain("Not yet safe");
-    expect(page).toContain("The new key today: 2 admitted requests");
+    expect(page).toContain("The new key: 2 admitted requests today");
     expect(page).not.toMatch(/Verify functionality ✓ done/);
     const keyPage = await (await browser.get(`/dashboard/keys/${old.id}`)).text();
     expect(keyPage).toContain('data-rotation="in_use"');
