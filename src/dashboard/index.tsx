@@ -50,23 +50,10 @@ import { ASSETS } from "./assets";
 import { keyEditForm, newKeyForm, type FormBody } from "./forms";
 import { handOff, HANDOFF_PATH, takeHandedOff } from "./handoff";
 import { offersFor } from "./offers";
-import {
-  ActivityPage,
-  CreatedKeyPage,
-  ErrorPage,
-  KeyPage,
-  KeysPage,
-  Layout,
-  NewKeyPage,
-  RotationPage,
-  ShownOncePage,
-  SignInPage,
-  UsagePage,
-  chartSeries,
-  type KeyEdit,
-  type KeyRow,
-  type KeyUsageRow,
-} from "./pages";
+import { Layout } from "./layout";
+import { ActivityPage, CreatedKeyPage, ErrorPage, KeyPage, KeysPage, NewKeyPage, ShownOncePage, SignInPage, type KeyEdit, type KeyRow } from "./pages";
+import { RotationPage } from "./rotation-page";
+import { chartSeries, UsagePage, type KeyUsageRow } from "./usage-charts";
 import { rotationOf } from "./rotation";
 import { canChangeKeys, dashboardManager, endSession, openSession, readSession } from "./session";
 import { unusualActivity } from "./unusual";

@@ -47,23 +47,27 @@ export const minuteLabel = (minuteStart: number) => new Date(minuteStart).toISOS
  */
 export function tallyTotals(tally: MinuteTally, day: string, today: string, totals: Partial<MinuteCount>, now: number): void {
   if (day !== today) return;
-  const current = { requests: totals.requests ?? 0, rejected: totals.rejected ?? 0, denied: totals.denied ?? 0 };
-  const before = tally.last !== null && tally.last.day === day ? tally.last : { requests: 0, rejected: 0, denied: 0 };
-  const delta = {
-    requests: Math.max(0, current.requests - before.requests),
-    rejected: Math.max(0, current.rejected - before.rejected),
-    denied: Math.max(0, current.denied - before.denied),
-  };
-  tally.last = { day, ...current };
-  if (delta.requests === 0 && delta.rejected === 0 && delta.denied === 0) return;
+  // Called on every count in the object: no allocation unless something changed, and the hour
+  // is pruned only when a new minute starts.
+  const requests = totals.requests ?? 0;
+  const rejected = totals.rejected ?? 0;
+  const denied = totals.denied ?? 0;
+  const last = tally.last !== null && tally.last.day === day ? tally.last : null;
+  const added = { requests: requests - (last?.requests ?? 0), rejected: rejected - (last?.rejected ?? 0), denied: denied - (last?.denied ?? 0) };
+  if (added.requests === 0 && added.rejected === 0 && added.denied === 0 && last !== null) return;
+  tally.last = { day, requests, rejected, denied };
+  if (added.requests === 0 && added.rejected === 0 && added.denied === 0) return;
   const minute = minuteOf(now);
-  const count = tally.minutes[minute] ?? { requests: 0, rejected: 0, denied: 0 };
-  count.requests += delta.requests;
-  count.rejected += delta.rejected;
-  count.denied += delta.denied;
-  tally.minutes[minute] = count;
+  let count = tally.minutes[minute];
+  if (count === undefined) {
+    count = { requests: 0, rejected: 0, denied: 0 };
+    tally.minutes[minute] = count;
+    prune(tally, now);
+  }
+  count.requests += Math.max(0, added.requests);
+  count.rejected += Math.max(0, added.rejected);
+  count.denied += Math.max(0, added.denied);
   if (!tally.unflushed.includes(minute)) tally.unflushed.push(minute);
-  prune(tally, now);
 }
 
 /** The unflushed minutes as D1 rows. */
