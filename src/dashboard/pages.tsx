@@ -296,6 +296,7 @@ export const KeyPage: FC<KeyPageProps> = ({ record, days, minutes, offers, unusu
         <dd>
           <Status record={record} unusual={unusual} />
         </dd>
+        {/* The project's plan, which sets these defaults, is shown with them (plans: the other half of issue 16). */}
         <dt>Limits</dt>
         <dd data-limits>
           {count(record.limits.rate)} per second, burst {count(record.limits.burst)}, {count(record.limits.daily)} per day (UTC)
