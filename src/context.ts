@@ -25,6 +25,9 @@ export interface Viewer {
   projectId: string;
   environment: string;
   canChange: boolean;
+  /** The signed-in key's own bounds: a key it rolls may not outlive or out-limit it (what is offered). */
+  expiresAt: string | null;
+  limits: { rate: number; burst: number; daily: number };
 }
 
 /** Per-request values the middleware and handlers share (read by the request log). */

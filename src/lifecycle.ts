@@ -29,6 +29,8 @@ import { beyondCeiling, overridesWithin, type Ceiling, type CeilingPart, type Ke
 
 export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./keys/key-records";
 export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./limiter/usage";
+export { trafficSeries, projectTrafficByKey, lastMinutes, type TrafficCount } from "./limiter/usage";
+export { openHandoff, takeHandoff } from "./keys/handoffs";
 export { listAudit, type AuditEntry, type AuditRecord } from "./keys/audit";
 export { endSessions, sessionEpoch } from "./keys/session-epochs";
 

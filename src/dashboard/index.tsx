@@ -27,29 +27,41 @@ import {
   createKey,
   endSessions,
   keyOfPresented,
-  keyUsage,
   lastDays,
+  lastMinutes,
   listAudit,
   listKeys,
-  projectUsage,
+  projectTrafficByKey,
   readKey,
   revokeKey,
   rollKey,
   sessionEpoch,
+  trafficSeries,
   updateKey,
   type AuditEntry,
   type KeyRecord,
+  type TrafficCount,
 } from "../lifecycle";
 import { actorOf, requireEnvironment, visibleEnvironment, visibleKey } from "../manage/api/caller";
 import { keyChangesBody, newKeyBody, rollBody, toKeyChanges, toNewKey } from "../manage/schemas";
 import { invalidRequest } from "../manage/validation";
+import { nameOf, type KeyName } from "./activity";
+import { ASSETS } from "./assets";
 import { keyEditForm, newKeyForm, type FormBody } from "./forms";
-import { ActivityPage, CreatedKeyPage, ErrorPage, KeyPage, KeysPage, Layout, NewKeyPage, SignInPage, type KeyRow } from "./pages";
+import { handOff, HANDOFF_PATH, takeHandedOff } from "./handoff";
+import { offersFor } from "./offers";
+import { Layout } from "./layout";
+import { ActivityPage, CreatedKeyPage, ErrorPage, KeyPage, KeysPage, NewKeyPage, ShownOncePage, SignInPage, type KeyEdit, type KeyRow } from "./pages";
+import { RotationPage } from "./rotation-page";
+import { chartSeries, UsagePage, type KeyUsageRow } from "./usage-charts";
+import { rotationOf } from "./rotation";
 import { canChangeKeys, dashboardManager, endSession, openSession, readSession } from "./session";
+import { unusualActivity } from "./unusual";
 
 type DashboardContext = Context<AppEnv>;
 
 const USAGE_DAYS = 30;
+const USAGE_MINUTES = 60;
 const ACTIVITY_ENTRIES = 100;
 /** The largest form the dashboard has (Create New Key, every scope ticked, a few origins) is ~1 KiB. */
 const MAX_FORM_BYTES = 16 * 1024;
@@ -62,6 +74,7 @@ dashboard.use(
     contentSecurityPolicy: {
       defaultSrc: ["'none'"],
       styleSrc: [NONCE],
+      // Scripts only with the page's nonce — the served uPlot and dashboard.js (assets.ts) carry it.
       scriptSrc: [NONCE],
       formAction: ["'self'"],
       frameAncestors: ["'none'"],
@@ -104,11 +117,11 @@ function nonceOf(c: DashboardContext): string {
   return c.get("secureHeadersNonce") ?? "";
 }
 
-function page(c: DashboardContext, title: string, body: Child, status = 200): Response | Promise<Response> {
+function page(c: DashboardContext, title: string, body: Child, status = 200, charts = false): Response | Promise<Response> {
   return c.html(
     <>
       {raw("<!doctype html>")}
-      <Layout title={title} nonce={nonceOf(c)} viewer={c.get("viewer")}>
+      <Layout title={title} nonce={nonceOf(c)} viewer={c.get("viewer")} charts={charts}>
         {body}
       </Layout>
     </>,
@@ -166,6 +179,14 @@ async function keyForSignIn(c: DashboardContext, presented: string): Promise<Key
   return record;
 }
 
+// ---- the dashboard's own scripts and styles (no session needed: constants, nothing of a project)
+
+dashboard.get("/assets/:name", (c) => {
+  const asset = ASSETS[c.req.param("name")];
+  if (asset === undefined) throw new GatewayError("not_found", "No such dashboard file.");
+  return c.body(asset.body, 200, { "content-type": asset.type, "x-content-type-options": "nosniff" });
+});
+
 // ---- signed in: Settings → API Keys
 
 /**
@@ -190,7 +211,14 @@ const requireSession: MiddlewareHandler<AppEnv> = async function requireSession(
   c.set("manager", manager);
   c.set("keyId", record.id);
   c.set("projectId", record.project_id);
-  c.set("viewer", { display: record.display, projectId: record.project_id, environment: record.environment, canChange: canChangeKeys(manager) });
+  c.set("viewer", {
+    display: record.display,
+    projectId: record.project_id,
+    environment: record.environment,
+    canChange: canChangeKeys(manager),
+    expiresAt: record.expires_at,
+    limits: record.limits,
+  });
   await next();
 };
 
@@ -201,14 +229,18 @@ const requireChange: MiddlewareHandler<AppEnv> = async function requireChange(c,
   await next();
 };
 
-dashboard.use("/keys", requireSession);
-dashboard.use("/keys/*", requireSession);
-dashboard.use("/activity", requireSession);
+for (const path of ["/keys", "/keys/*", "/activity", "/usage", "/usage/*"]) dashboard.use(path, requireSession);
 
 function managerOf(c: DashboardContext): Manager {
   const manager = c.get("manager");
   if (manager === undefined) throw new Error("dashboard page reached without a session");
   return manager;
+}
+
+function viewerOf(c: DashboardContext) {
+  const viewer = c.get("viewer");
+  if (viewer === undefined) throw new Error("dashboard page reached without a session");
+  return viewer;
 }
 
 const actor = (c: DashboardContext, action: AuditEntry["action"]) => actorOf(c, managerOf(c), action);
@@ -218,30 +250,66 @@ const NOTICES: Record<string, string> = {
   revoked: "Revoked. Every request with this key is refused from the next one on, in every location (events a busy key is sending: within 2 seconds at most).",
 };
 
+/** The keys the session may see, by id, as sentences and links name them. */
+async function visibleKeys(c: DashboardContext): Promise<KeyRecord[]> {
+  const manager = managerOf(c);
+  return listKeys(c.env.DB, manager.facts.projectId, visibleEnvironment(manager));
+}
+
+const zero = (at: string): TrafficCount => ({ at, requests: 0, rejected: 0, denied: 0 });
+
+/** Whole UTC days a key existed before today: how much history its "norm" can have. */
+function historyDays(record: KeyRecord, now = Date.now()): number {
+  return Math.max(0, Math.floor((Date.parse(lastDays(1, now).from) - Date.parse(record.created_at)) / 86_400_000) + 1);
+}
+
 dashboard.get("/keys", async (c) => {
   const manager = managerOf(c);
   const projectId = manager.facts.projectId;
   const { from, to } = lastDays(USAGE_DAYS);
   const [records, usage] = await Promise.all([
-    listKeys(c.env.DB, projectId, visibleEnvironment(manager)),
-    projectUsage(c.env.DB, projectId, from, to, visibleEnvironment(manager) ?? null),
+    visibleKeys(c),
+    projectTrafficByKey(c.env.DB, projectId, from, to, visibleEnvironment(manager) ?? null),
   ]);
-  const totals = new Map<string, { today: number; last30: number }>();
-  for (const day of usage) {
-    const total = totals.get(day.key_id) ?? { today: 0, last30: 0 };
-    total.last30 += day.requests;
-    if (day.day === to) total.today = day.requests;
-    totals.set(day.key_id, total);
-  }
-  const rows: KeyRow[] = records.map((record) => ({ record, ...(totals.get(record.id) ?? { today: 0, last30: 0 }) }));
+  const byKey = new Map<string, TrafficCount[]>();
+  for (const day of usage) byKey.set(day.key_id, [...(byKey.get(day.key_id) ?? []), day]);
+  const names = new Map(records.map((record) => [record.id, nameOf(record)]));
+  const rows: KeyRow[] = records.map((record) => {
+    const days = filledDays(byKey.get(record.id) ?? [], from, to);
+    return {
+      record,
+      today: days.at(-1)!,
+      last30: days.reduce((sum, day) => sum + day.requests, 0),
+      unusual: unusualActivity(days, historyDays(record)),
+      ...named("replaces", record.rolled_from, names),
+      ...named("replacedBy", record.rolled_to, names),
+    };
+  });
   return page(c, "API Keys", <KeysPage rows={rows} canChange={canChangeKeys(manager)} />);
 });
+
+function named<K extends string>(field: K, id: string | null, names: ReadonlyMap<string, KeyName>): Partial<Record<K, KeyName>> {
+  const name = id === null ? undefined : names.get(id);
+  return name === undefined ? {} : ({ [field]: name } as Record<K, KeyName>);
+}
+
+/** Counted days → every day from `from` to `to`, zeros filled in, oldest first. */
+function filledDays(counted: readonly TrafficCount[], from: string, to: string): TrafficCount[] {
+  const byDay = new Map(counted.map((day) => [day.at, day]));
+  const days: TrafficCount[] = [];
+  for (let at = Date.parse(from); at <= Date.parse(to); at += 86_400_000) {
+    const day = new Date(at).toISOString().slice(0, 10);
+    days.push(byDay.get(day) ?? zero(day));
+  }
+  return days;
+}
 
 dashboard.get("/keys/new", requireChange, (c) => {
   const manager = managerOf(c);
   return page(c, "Create New Key", <NewKeyPage environments={environmentsFor(manager)} values={{ environment: manager.facts.environment }} />);
 });
 
+/** Post/redirect/get: the new key goes to the created page in the one-time handoff (handoff.ts), never in this answer. */
 dashboard.post("/keys", requireChange, async (c) => {
   const manager = managerOf(c);
   const form = (await c.req.parseBody({ all: true })) as FormBody;
@@ -258,63 +326,195 @@ dashboard.post("/keys", requireChange, async (c) => {
     noteRefusal(c, error);
     return page(c, "Create New Key", <NewKeyPage environments={environmentsFor(manager)} values={values} error={error.detail} />, error.status);
   }
-  return page(c, "Key created", <CreatedKeyPage record={created.record} apiKey={created.key} nonce={nonceOf(c)} />, 201);
+  await handOff(c, manager.facts.keyId, { keyId: created.record.id, key: created.key });
+  return c.redirect(HANDOFF_PATH, 303);
+});
+
+/** Shows a new key once: a reload (or a copied cookie) finds its handoff taken and mints nothing. */
+dashboard.get("/keys/created", async (c) => {
+  const manager = managerOf(c);
+  const handoff = await takeHandedOff(c, manager.facts.keyId);
+  const record = handoff === null ? null : await readKey(c.env.DB, handoff.keyId);
+  if (handoff === null || record === null) return page(c, "Key already shown", <ShownOncePage />, 410);
+  const replaced = handoff.replaced === undefined ? undefined : ((await readKey(c.env.DB, handoff.replaced)) ?? undefined);
+  const title = replaced ? "Replacement key created" : "Key created";
+  return page(c, title, <CreatedKeyPage record={record} apiKey={handoff.key} replaced={replaced} />);
 });
 
 function environmentsFor(manager: Manager): readonly string[] {
   return manager.facts.environment === "test" ? ["test"] : ["test", "live"];
 }
 
-dashboard.get("/keys/:id", async (c) => {
-  const manager = managerOf(c);
-  const record = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
-  const notice = NOTICES[c.req.query("done") ?? ""];
-  return page(c, record.label, <KeyPage record={record} usage={await recentUsage(c, record.id)} canChange={canChangeKeys(manager)} notice={notice} />);
-});
-
-function recentUsage(c: DashboardContext, keyId: string) {
-  const { from, to } = lastDays(USAGE_DAYS);
-  return keyUsage(c.env.DB, keyId, from, to);
+/** A key's traffic for its page: 30 days and the last hour. */
+async function keyTraffic(c: DashboardContext, keyId: string): Promise<{ days: TrafficCount[]; minutes: TrafficCount[] }> {
+  const day = lastDays(USAGE_DAYS);
+  const minute = lastMinutes(USAGE_MINUTES);
+  const [days, minutes] = await Promise.all([
+    trafficSeries(c.env.DB, { keyId }, "day", day.from, day.to),
+    trafficSeries(c.env.DB, { keyId }, "minute", minute.from, minute.to),
+  ]);
+  return { days, minutes };
 }
 
-dashboard.post("/keys/:id/edit", requireChange, async (c) => {
+/** Everything the key's page shows besides a notice or an edit in progress. */
+async function keyPage(c: DashboardContext, record: KeyRecord, extra: { notice?: string; edit?: KeyEdit } = {}, status = 200) {
   const manager = managerOf(c);
-  const record = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
+  const [{ days, minutes }, replaces, replacedBy] = await Promise.all([
+    keyTraffic(c, record.id),
+    visibleOrNull(c, record.rolled_from),
+    visibleOrNull(c, record.rolled_to),
+  ]);
+  const rotation = replacedBy === null ? undefined : rotationOf(record, replacedBy, minutes, days);
+  return page(
+    c,
+    record.label,
+    <KeyPage
+      record={record}
+      days={days}
+      minutes={minutes}
+      offers={offersFor(record, manager, viewerOf(c))}
+      unusual={unusualActivity(days, historyDays(record))}
+      {...(replaces === null ? {} : { replaces: nameOf(replaces) })}
+      {...(replacedBy === null ? {} : { replacedBy: nameOf(replacedBy) })}
+      {...(rotation === undefined ? {} : { rotation })}
+      {...extra}
+    />,
+    status,
+    true,
+  );
+}
+
+/** A key the session may see, or null (none, another project's, a live key to a test session). */
+async function visibleOrNull(c: DashboardContext, id: string | null): Promise<KeyRecord | null> {
+  if (id === null) return null;
+  const record = await readKey(c.env.DB, id);
+  try {
+    return visibleKey(managerOf(c), record);
+  } catch {
+    return null;
+  }
+}
+
+async function keyOfPage(c: DashboardContext): Promise<KeyRecord> {
+  return visibleKey(managerOf(c), await readKey(c.env.DB, c.req.param("id") ?? ""));
+}
+
+dashboard.get("/keys/:id", async (c) => {
+  const notice = NOTICES[c.req.query("done") ?? ""];
+  return keyPage(c, await keyOfPage(c), notice === undefined ? {} : { notice });
+});
+
+dashboard.post("/keys/:id/edit", requireChange, async (c) => {
+  const record = await keyOfPage(c);
   const { values, body } = keyEditForm(record.type, (await c.req.parseBody({ all: true })) as FormBody);
   try {
+    if (!offersFor(record, managerOf(c), viewerOf(c)).edit) throw notOffered(record, "changed");
     const parsed = keyChangesBody.safeParse(body);
     if (!parsed.success) throw invalidRequest(parsed.error, "form");
     await updateKey(c.env, record, toKeyChanges(record, parsed.data), actor(c, "key.update"));
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     noteRefusal(c, error);
-    return page(c, record.label, <KeyPage record={record} usage={await recentUsage(c, record.id)} canChange edit={{ values, error: error.detail }} />, error.status);
+    return keyPage(c, record, { edit: { values, error: error.detail } }, error.status);
   }
   return c.redirect(`/dashboard/keys/${record.id}?done=updated`, 303);
 });
 
+/** A form for a change the page did not offer (an old tab, a hand-made request): said in the dashboard's words. */
+function notOffered(record: KeyRecord, what: string): GatewayError {
+  if (record.rolled_to !== null) {
+    return new GatewayError("conflict", `'${record.label}' has already been replaced, so it cannot be ${what}. Follow its rotation from the key's page.`);
+  }
+  if (record.status !== "active") return new GatewayError("conflict", `'${record.label}' is ${record.status}, so it cannot be ${what}.`);
+  return new GatewayError("insufficient_permissions", `'${record.label}' cannot be ${what} with the key you signed in with.`);
+}
+
 dashboard.post("/keys/:id/roll", requireChange, async (c) => {
   const manager = managerOf(c);
-  const old = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
+  const old = await keyOfPage(c);
+  if (!offersFor(old, manager, viewerOf(c)).roll) throw notOffered(old, "rolled");
   const form = await c.req.parseBody();
   const seconds = typeof form.expires_in === "string" && /^\d+$/.test(form.expires_in) ? Number(form.expires_in) : undefined;
   const parsed = rollBody.safeParse({ expires_in: seconds });
   if (!parsed.success) throw invalidRequest(parsed.error, "form");
   const rolled = await rollKey(c.env, old, parsed.data.expires_in, actor(c, "key.roll"));
-  return page(c, "Replacement key created", <CreatedKeyPage record={rolled.record} apiKey={rolled.key} nonce={nonceOf(c)} replaced={rolled.old} />, 201);
+  await handOff(c, manager.facts.keyId, { keyId: rolled.record.id, key: rolled.key, replaced: old.id });
+  return c.redirect(HANDOFF_PATH, 303);
 });
 
 dashboard.post("/keys/:id/revoke", requireChange, async (c) => {
-  const manager = managerOf(c);
-  const record = visibleKey(manager, await readKey(c.env.DB, c.req.param("id")));
+  const record = await keyOfPage(c);
   const form = await c.req.parseBody();
   if (form.confirm !== "yes") throw new GatewayError("invalid_request", "confirm: tick the box to confirm — revoking cannot be undone.");
   await revokeKey(c.env, record, actor(c, "key.revoke"));
   return c.redirect(`/dashboard/keys/${record.id}?done=revoked`, 303);
 });
 
+/** AUTH-DOCS' four rotation steps for one key: its replacement, whether the old key still gets traffic, the revoke. */
+dashboard.get("/keys/:id/rotation", async (c) => {
+  const old = await keyOfPage(c);
+  const replacement = await visibleOrNull(c, old.rolled_to);
+  const offers = offersFor(old, managerOf(c), viewerOf(c));
+  if (replacement === null) return page(c, `Rotate '${old.label}'`, <RotationPage old={old} offers={offers} />);
+  const [{ days, minutes }, replacementToday] = await Promise.all([keyTraffic(c, old.id), todayOf(c, replacement.id)]);
+  return page(
+    c,
+    `Rotate '${old.label}'`,
+    <RotationPage old={old} replacement={replacement} rotation={rotationOf(old, replacement, minutes, days)} offers={offers} replacementToday={replacementToday} />,
+  );
+});
+
+async function todayOf(c: DashboardContext, keyId: string): Promise<TrafficCount> {
+  const { to } = lastDays(1);
+  return (await trafficSeries(c.env.DB, { keyId }, "day", to, to))[0] ?? zero(to);
+}
+
+/** The project's usage (the session's environment): charts, and today per key against its quota. */
+async function projectTraffic(c: DashboardContext): Promise<{ days: TrafficCount[]; minutes: TrafficCount[] }> {
+  const manager = managerOf(c);
+  const scope = { projectId: manager.facts.projectId, environment: visibleEnvironment(manager) ?? null };
+  const day = lastDays(USAGE_DAYS);
+  const minute = lastMinutes(USAGE_MINUTES);
+  const [days, minutes] = await Promise.all([
+    trafficSeries(c.env.DB, scope, "day", day.from, day.to),
+    trafficSeries(c.env.DB, scope, "minute", minute.from, minute.to),
+  ]);
+  return { days, minutes };
+}
+
+dashboard.get("/usage", async (c) => {
+  const manager = managerOf(c);
+  const { from, to } = lastDays(USAGE_DAYS);
+  const [{ days, minutes }, records, perKey] = await Promise.all([
+    projectTraffic(c),
+    visibleKeys(c),
+    projectTrafficByKey(c.env.DB, manager.facts.projectId, from, to, visibleEnvironment(manager) ?? null),
+  ]);
+  const byKey = new Map<string, TrafficCount[]>();
+  for (const day of perKey) byKey.set(day.key_id, [...(byKey.get(day.key_id) ?? []), day]);
+  const rows: KeyUsageRow[] = records
+    .filter((record) => byKey.has(record.id))
+    .map((record) => {
+      const keyDays = filledDays(byKey.get(record.id)!, from, to);
+      return { name: nameOf(record), today: keyDays.at(-1)!, daily: record.limits.daily, unusual: unusualActivity(keyDays, historyDays(record)) };
+    })
+    .filter((row) => row.today.requests + row.today.rejected + row.today.denied > 0);
+  return page(c, "Usage", <UsagePage days={days} minutes={minutes} rows={rows} environment={manager.facts.environment} />, 200, true);
+});
+
+/** The charts' numbers as JSON: the project's (the session's environment), or one visible key's. */
+dashboard.get("/usage/data", async (c) => {
+  const keyId = c.req.query("key");
+  const { days, minutes } = keyId === undefined ? await projectTraffic(c) : await keyTraffic(c, visibleKey(managerOf(c), await readKey(c.env.DB, keyId)).id);
+  return c.json({ days: chartSeries("day", days), minutes: chartSeries("minute", minutes) });
+});
+
 dashboard.get("/activity", async (c) => {
   const manager = managerOf(c);
-  const entries = await listAudit(c.env.DB, manager.facts.projectId, ACTIVITY_ENTRIES, visibleEnvironment(manager) ?? null);
-  return page(c, "Activity", <ActivityPage entries={entries} limit={ACTIVITY_ENTRIES} />);
+  const [entries, records] = await Promise.all([
+    listAudit(c.env.DB, manager.facts.projectId, ACTIVITY_ENTRIES, visibleEnvironment(manager) ?? null),
+    visibleKeys(c),
+  ]);
+  const keys = new Map(records.map((record) => [record.id, nameOf(record)]));
+  return page(c, "Activity", <ActivityPage entries={entries} keys={keys} limit={ACTIVITY_ENTRIES} />);
 });

@@ -1,62 +1,19 @@
 /**
- * The dashboard's pages, rendered on the server with hono/jsx: plain HTML forms, no client-side
- * app, one inline script (the copy button) under the page's CSP nonce. Values are escaped by JSX.
+ * The dashboard's pages, rendered on the server with hono/jsx: plain HTML forms that work with a
+ * keyboard and without a script; the served script (assets.ts) adds copy buttons, countdowns and
+ * the charts. Values are escaped by JSX. Tables are `cards` on a phone (layout.tsx).
  */
-import { raw } from "hono/html";
-import type { Child, FC } from "hono/jsx";
-import type { Viewer } from "../context";
-import type { AuditRecord, KeyRecord, UsageDay } from "../lifecycle";
+import type { FC } from "hono/jsx";
+import type { AuditRecord, KeyRecord, TrafficCount } from "../lifecycle";
 import { SCOPES } from "../policy/routes";
+import { describeEntry, type KeyName } from "./activity";
+import { count, KeyLink, permissions, RevokeForm, RollForm, Status, TodayAgainstQuota, Countdown, when } from "./components";
+import type { Offers } from "./offers";
+import type { Rotation } from "./rotation";
+import { RotationSummary } from "./rotation-page";
+import type { Unusual } from "./unusual";
+import { UsageCharts } from "./usage-charts";
 
-const STYLE = `
-  body { font: 15px/1.5 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
-  header { background: #1d2330; color: #fff; padding: .75rem 1.5rem; display: flex; gap: 1rem; align-items: center; }
-  header a { color: #fff; } header form { margin-left: auto; }
-  main { max-width: 72rem; margin: 1.5rem auto; padding: 0 1.5rem; }
-  table { border-collapse: collapse; width: 100%; background: #fff; }
-  td code { white-space: nowrap; }
-  th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #e3e6eb; vertical-align: top; }
-  .box { background: #fff; border: 1px solid #e3e6eb; border-radius: 6px; padding: 1rem 1.25rem; margin: 1rem 0; }
-  .error { border-color: #c62828; background: #fdecea; } .notice { border-color: #2e7d32; background: #edf7ed; }
-  .badge { font-size: .8em; padding: .1rem .4rem; border-radius: 4px; background: #e3e6eb; }
-  .revoked, .expired { background: #fdecea; } .due { background: #fff4e5; }
-  code.key { font-size: 1.1em; padding: .3rem .5rem; background: #f0f2f5; user-select: all; word-break: break-all; }
-  label { display: block; margin: .6rem 0 .2rem; font-weight: 600; } fieldset { border: 1px solid #e3e6eb; }
-  .plain { font-weight: normal; } progress { width: 12rem; }
-  .muted { color: #667085; }
-`;
-
-
-export const Layout: FC<{ title: string; nonce: string; viewer?: Viewer; children?: Child }> = ({ title, nonce, viewer, children }) => (
-  <html lang="en">
-    <head>
-      <meta charset="utf-8" />
-      <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <title>{title} · Composite Analytics Dashboard</title>
-      <style nonce={nonce}>{raw(STYLE)}</style>
-    </head>
-    <body>
-      <header>
-        <strong>Composite Analytics Dashboard</strong>
-        {viewer && (
-          <>
-            <nav>
-              Settings → <a href="/dashboard/keys">API Keys</a> · <a href="/dashboard/activity">Activity</a>
-            </nav>
-            <span class="muted">
-              project {viewer.projectId} · signed in with {viewer.display}
-              {viewer.canChange ? "" : " (read only)"}
-            </span>
-            <form method="post" action="/dashboard/logout">
-              <button type="submit">Sign out</button>
-            </form>
-          </>
-        )}
-      </header>
-      <main>{children}</main>
-    </body>
-  </html>
-);
 
 export const SignInPage: FC<{ error?: string }> = ({ error }) => (
   <>
@@ -64,35 +21,25 @@ export const SignInPage: FC<{ error?: string }> = ({ error }) => (
     {error && <p class="box error" role="alert">{error}</p>}
     <form method="post" action="/dashboard/login" class="box">
       <label for="api_key">Secret key of your project</label>
-      <input id="api_key" name="api_key" type="password" autocomplete="off" required size={60} placeholder="sk_live_…" />
+      <input id="api_key" name="api_key" type="password" autocomplete="off" required placeholder="sk_live_…" />
       <p class="muted">
-        A secret key with projects:read lets you look, projects:write lets you create, roll and revoke keys. The key is
-        checked once; the browser keeps only a signed session cookie (8 hours) that ends as soon as the key is revoked.
+        A secret key with projects:read lets you look, projects:write lets you create, roll and revoke keys. A test key (sk_test_…)
+        shows test keys only; a live key shows live and test keys. The key is checked once; the browser keeps only a signed session
+        cookie (8 hours) that ends as soon as the key is revoked.
       </p>
       <button type="submit">Sign in</button>
     </form>
   </>
 );
 
-const count = (n: number) => n.toLocaleString("en-US");
-const when = (iso: string | null) => (iso === null ? "—" : iso.replace("T", " ").replace(/\.\d+Z$/, "Z"));
-
-function permissions(record: KeyRecord): string {
-  if (record.type === "public") return "public set";
-  return record.scopes === null ? "full access" : record.scopes.join(", ");
-}
-
-const Status: FC<{ record: KeyRecord }> = ({ record }) => (
-  <>
-    <span class={`badge ${record.status}`}>{record.status}</span>
-    {record.rotation_due && <span class="badge due"> rotation due</span>}
-  </>
-);
-
 export interface KeyRow {
   record: KeyRecord;
-  today: number;
+  today: TrafficCount;
   last30: number;
+  unusual: Unusual | null;
+  /** The keys it replaces and is replaced by, as visible to the session. */
+  replaces?: KeyName;
+  replacedBy?: KeyName;
 }
 
 export const KeysPage: FC<{ rows: KeyRow[]; canChange: boolean; notice?: string }> = ({ rows, canChange, notice }) => (
@@ -101,43 +48,55 @@ export const KeysPage: FC<{ rows: KeyRow[]; canChange: boolean; notice?: string 
     {notice && <p class="box notice" role="status">{notice}</p>}
     {canChange && (
       <p>
-        <a href="/dashboard/keys/new">Create New Key</a>
+        <a class="button" href="/dashboard/keys/new">Create New Key</a>
       </p>
     )}
-    <table>
+    <table class="cards">
       <thead>
         <tr>
-          <th>Label</th>
-          <th>Key</th>
-          <th>Type</th>
-          <th>Permissions</th>
-          <th>Status</th>
-          <th>Requests today</th>
-          <th>Last 30 days</th>
-          <th>Last used</th>
-          <th>Created</th>
+          <th scope="col">Label</th>
+          <th scope="col">Key</th>
+          <th scope="col">Type</th>
+          <th scope="col">Permissions</th>
+          <th scope="col">Status</th>
+          <th scope="col">Requests today (UTC)</th>
+          <th scope="col">Last 30 days</th>
+          <th scope="col">Last used</th>
         </tr>
       </thead>
       <tbody>
-        {rows.map(({ record, today, last30 }) => (
+        {rows.map(({ record, today, last30, unusual, replaces, replacedBy }) => (
           <tr data-key-id={record.id}>
-            <td>
+            <td data-label="Label">
               <a href={`/dashboard/keys/${record.id}`}>{record.label}</a>
+              {replacedBy && (
+                <div class="muted">
+                  replaced by <KeyLink name={replacedBy} />
+                </div>
+              )}
+              {replaces && (
+                <div class="muted">
+                  replaces <KeyLink name={replaces} />
+                </div>
+              )}
             </td>
-            <td>
+            <td data-label="Key">
               <code>{record.display}</code>
             </td>
-            <td>
+            <td data-label="Type">
               {record.type} · {record.environment}
             </td>
-            <td>{permissions(record)}</td>
-            <td>
-              <Status record={record} />
+            <td data-label="Permissions">{permissions(record)}</td>
+            <td data-label="Status">
+              <Status record={record} unusual={unusual} />
             </td>
-            <td>{count(today)}</td>
-            <td>{count(last30)}</td>
-            <td>{when(record.last_used_at)}</td>
-            <td>{when(record.created_at)}</td>
+            <td data-label="Today" data-today={String(today.requests)}>
+              <TodayAgainstQuota today={today} daily={record.limits.daily} />
+            </td>
+            <td data-label="Last 30 days" data-last30={String(last30)}>
+              {count(last30)}
+            </td>
+            <td data-label="Last used">{when(record.last_used_at)}</td>
           </tr>
         ))}
       </tbody>
@@ -159,7 +118,7 @@ export interface NewKeyValues {
 const LabelField: FC<{ value: string | undefined }> = ({ value }) => (
   <>
     <label for="label">Label</label>
-    <input id="label" name="label" required maxlength={200} size={50} value={value ?? ""} placeholder="Production web app" />
+    <input id="label" name="label" type="text" required maxlength={200} value={value ?? ""} placeholder="Production web app" />
   </>
 );
 
@@ -167,10 +126,10 @@ const LabelField: FC<{ value: string | undefined }> = ({ value }) => (
 const ScopeFields: FC<{ values: NewKeyValues; legend: string }> = ({ values, legend }) => (
   <fieldset>
     <legend>{legend}</legend>
-    <label>
+    <label class="plain">
       <input type="radio" name="access" value="full" checked={values.access !== "scoped"} /> Full access
     </label>
-    <label>
+    <label class="plain">
       <input type="radio" name="access" value="scoped" checked={values.access === "scoped"} /> Only these scopes:
     </label>
     {SCOPES.map((scope) => (
@@ -185,7 +144,7 @@ const ScopeFields: FC<{ values: NewKeyValues; legend: string }> = ({ values, leg
 const OriginsField: FC<{ values: NewKeyValues; label: string }> = ({ values, label }) => (
   <>
     <label for="allowed_origins">{label}</label>
-    <textarea id="allowed_origins" name="allowed_origins" rows={2} cols={50} placeholder="https://app.example.com">
+    <textarea id="allowed_origins" name="allowed_origins" rows={2} placeholder="https://app.example.com">
       {values.allowed_origins ?? ""}
     </textarea>
   </>
@@ -208,10 +167,10 @@ export const NewKeyPage: FC<{ environments: readonly string[]; values: NewKeyVal
     <form method="post" action="/dashboard/keys" class="box">
       <fieldset>
         <legend>Key type</legend>
-        <label>
+        <label class="plain">
           <input type="radio" name="type" value="public" checked={values.type !== "secret"} /> Public (pk_) — browsers and mobile apps
         </label>
-        <label>
+        <label class="plain">
           <input type="radio" name="type" value="secret" checked={values.type === "secret"} /> Secret (sk_) — servers only
         </label>
       </fieldset>
@@ -223,6 +182,7 @@ export const NewKeyPage: FC<{ environments: readonly string[]; values: NewKeyVal
           </option>
         ))}
       </select>
+      {environments.length === 1 && <p class="muted">A test key creates test keys only; sign in with a live key to create live keys.</p>}
       <LabelField value={values.label} />
       <ScopeFields values={values} legend="Permissions (secret keys)" />
       <OriginsField values={values} label="Allowed origins (public keys; optional, one per line)" />
@@ -235,25 +195,26 @@ export const NewKeyPage: FC<{ environments: readonly string[]; values: NewKeyVal
   </>
 );
 
-export const CreatedKeyPage: FC<{ record: KeyRecord; apiKey: string; nonce: string; replaced?: KeyRecord }> = ({ record, apiKey, nonce, replaced }) => (
+export const CreatedKeyPage: FC<{ record: KeyRecord; apiKey: string; replaced?: KeyRecord }> = ({ record, apiKey, replaced }) => (
   <>
     <h1>{replaced ? "Replacement key created" : "Key created"}</h1>
     <div class="box notice">
       <p>
-        <strong>Copy the key now: it won't be shown again.</strong> Store it in an environment variable, never in source code.
+        <strong>Copy the key now: it won't be shown again</strong> — not even if you reload this page. Store it in an environment
+        variable, never in source code.
       </p>
+      <code class="key" id="new-key">
+        {apiKey}
+      </code>
       <p>
-        <code class="key" id="new-key">
-          {apiKey}
-        </code>{" "}
-        <button type="button" id="copy-key">
+        <button type="button" id="copy-key" data-copy="new-key">
           Copy
         </button>
       </p>
       {replaced && (
         <p>
-          It replaces {replaced.display} ({replaced.label}), which works until {when(replaced.expires_at)}. Deploy the new key,
-          check that everything uses it, then revoke the old one.
+          It replaces '{replaced.label}' ({replaced.display}), which works until {when(replaced.expires_at)}. Deploy the new key,
+          check that everything uses it, then revoke the old one: <a href={`/dashboard/keys/${replaced.id}/rotation`}>follow the rotation</a>.
         </p>
       )}
     </div>
@@ -263,153 +224,188 @@ export const CreatedKeyPage: FC<{ record: KeyRecord; apiKey: string; nonce: stri
       </a>{" "}
       · <a href="/dashboard/keys">All keys</a>
     </p>
-    <script nonce={nonce}>{raw(COPY_SCRIPT)}</script>
   </>
 );
 
-/** The page's one script: a constant, so nothing typed by a user can reach it. */
-const COPY_SCRIPT = `document.getElementById("copy-key").addEventListener("click", async (event) => {
-  await navigator.clipboard.writeText(document.getElementById("new-key").textContent.trim());
-  event.target.textContent = "Copied";
-});`;
-
-const ROLL_CHOICES = [
-  [0, "at once"],
-  [3_600, "in 1 hour"],
-  [86_400, "in 24 hours"],
-  [604_800, "in 7 days"],
-] as const;
+/** The created page once its key has been shown (a reload, the back button, a copied cookie): nothing is minted again. */
+export const ShownOncePage: FC = () => (
+  <>
+    <h1>Key already shown</h1>
+    <p class="box warn" role="status">
+      A new key is shown once, on the page right after it is created, and this one has been shown (or the minute to show it has
+      passed). Reloading does not create another key. If you did not copy it, revoke it and create a new one.
+    </p>
+    <p>
+      <a href="/dashboard/keys">Back to API Keys</a>
+    </p>
+  </>
+);
 
 export interface KeyEdit {
   values: NewKeyValues;
   error?: string;
 }
 
-export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: boolean; notice?: string; edit?: KeyEdit }> = ({
-  record,
-  usage,
-  canChange,
-  notice,
-  edit = { values: editValues(record) },
-}) => {
-  const peak = Math.max(1, ...usage.map((day) => day.requests + day.rejected));
-  return (
-    <>
-      <h1>{record.label}</h1>
-      {notice && <p class="box notice" role="status">{notice}</p>}
-      {edit.error && <p class="box error" role="alert">{edit.error}</p>}
-      <table class="box">
-        <tbody>
-          <tr><th>Key</th><td><code>{record.display}</code> ({record.id})</td></tr>
-          <tr><th>Type</th><td>{record.type} · {record.environment}</td></tr>
-          <tr><th>Permissions</th><td>{permissions(record)}</td></tr>
-          <tr><th>Allowed origins</th><td>{record.allowed_origins === null ? "any" : record.allowed_origins.join(", ")}</td></tr>
-          <tr><th>Status</th><td><Status record={record} /></td></tr>
-          <tr><th>Rate limit</th><td>{count(record.limits.rate)}/s, burst {count(record.limits.burst)}, {count(record.limits.daily)} per day (UTC)</td></tr>
-          <tr><th>Created</th><td>{when(record.created_at)} ({record.age_days} days ago)</td></tr>
-          <tr><th>Expires</th><td>{when(record.expires_at)}</td></tr>
-          <tr><th>Last used</th><td>{when(record.last_used_at)}</td></tr>
-          {record.rolled_from && <tr><th>Replaces</th><td><a href={`/dashboard/keys/${record.rolled_from}`}>{record.rolled_from}</a></td></tr>}
-          {record.rolled_to && <tr><th>Replaced by</th><td><a href={`/dashboard/keys/${record.rolled_to}`}>{record.rolled_to}</a></td></tr>}
-        </tbody>
-      </table>
+/** A chart's data: one series per kind of outcome, aligned on `at`. */
+export interface KeyPageProps {
+  record: KeyRecord;
+  days: TrafficCount[];
+  minutes: TrafficCount[];
+  offers: Offers;
+  unusual: Unusual | null;
+  replaces?: KeyName;
+  replacedBy?: KeyName;
+  /** This key's own rotation, once it has been replaced. */
+  rotation?: Rotation;
+  notice?: string;
+  edit?: KeyEdit;
+}
 
-      {canChange && record.status === "active" && (
-        <>
-          <div class="box">
-            <h2>Edit</h2>
-            <form method="post" action={`/dashboard/keys/${record.id}/edit`}>
-              <LabelField value={edit.values.label} />
-              {record.type === "secret" ? (
-                <ScopeFields values={edit.values} legend="Permissions — in force on the key's next request" />
-              ) : (
-                <OriginsField values={edit.values} label="Allowed origins (empty: any; one per line) — in force on the key's next request" />
-              )}
-              <p>
-                <button type="submit">Save changes</button>
-              </p>
-            </form>
-          </div>
+export const KeyPage: FC<KeyPageProps> = ({ record, days, minutes, offers, unusual, replaces, replacedBy, rotation, notice, edit = { values: editValues(record) } }) => (
+  <>
+    <h1>{record.label}</h1>
+    {notice && <p class="box notice" role="status">{notice}</p>}
+    {edit.error && <p class="box error" role="alert">{edit.error}</p>}
+    {unusual && (
+      <p class="box warn" role="status">
+        <strong>Unusual activity:</strong> {unusual.reason} Check who uses this key; if it leaked, generate a replacement and revoke it.
+      </p>
+    )}
+    <div class="box">
+      <dl class="facts">
+        <dt>Key</dt>
+        <dd>
+          <code>{record.display}</code>
+        </dd>
+        <dt>Key id</dt>
+        <dd>
+          <code id="key-id">{record.id}</code>{" "}
+          <button type="button" class="secondary" data-copy="key-id" aria-label="Copy the key id">
+            Copy
+          </button>
+        </dd>
+        <dt>Type</dt>
+        <dd>
+          {record.type} · {record.environment}
+        </dd>
+        <dt>Permissions</dt>
+        <dd>{permissions(record)}</dd>
+        <dt>Allowed origins</dt>
+        <dd>{record.allowed_origins === null ? "any" : record.allowed_origins.join(", ")}</dd>
+        <dt>Status</dt>
+        <dd>
+          <Status record={record} unusual={unusual} />
+        </dd>
+        {/* The project's plan, which sets these defaults, is shown with them (plans: the other half of issue 16). */}
+        <dt>Limits</dt>
+        <dd data-limits>
+          {count(record.limits.rate)} per second, burst {count(record.limits.burst)}, {count(record.limits.daily)} per day (UTC)
+        </dd>
+        <dt>Today</dt>
+        <dd>
+          <TodayAgainstQuota today={days.at(-1) ?? { at: "", requests: 0, rejected: 0, denied: 0 }} daily={record.limits.daily} />
+        </dd>
+        <dt>Created</dt>
+        <dd>
+          {when(record.created_at)} ({record.age_days} days ago)
+        </dd>
+        <dt>Expires</dt>
+        <dd>
+          {when(record.expires_at)}
+          {record.expires_at !== null && record.status !== "revoked" && (
+            <>
+              {" "}
+              (<Countdown to={record.expires_at} />)
+            </>
+          )}
+        </dd>
+        <dt>Last used</dt>
+        <dd>{when(record.last_used_at)}</dd>
+        {replaces && (
+          <>
+            <dt>Replaces</dt>
+            <dd>
+              <KeyLink name={replaces} /> · <a href={`/dashboard/keys/${replaces.id}/rotation`}>rotation</a>
+            </dd>
+          </>
+        )}
+        {replacedBy && (
+          <>
+            <dt>Replaced by</dt>
+            <dd>
+              <KeyLink name={replacedBy} />
+            </dd>
+          </>
+        )}
+      </dl>
+    </div>
 
-          <div class="box">
-            <h2>Rotate</h2>
-            <form method="post" action={`/dashboard/keys/${record.id}/roll`}>
-              <label for="expires_in">Generate a replacement key; this one stops working</label>
-              <select id="expires_in" name="expires_in">
-                {ROLL_CHOICES.map(([seconds, text]) => (
-                  <option value={String(seconds)} selected={seconds === 86_400}>
-                    {text}
-                  </option>
-                ))}
-              </select>{" "}
-              <button type="submit">Generate replacement</button>
-            </form>
-            <h2>Revoke (delete)</h2>
-            <form method="post" action={`/dashboard/keys/${record.id}/revoke`}>
-              <label class="plain">
-                <input type="checkbox" name="confirm" value="yes" required /> Every request with this key is refused from the
-                next one on, everywhere (events a busy key is sending: within 2 seconds at most). This cannot be undone.
-              </label>
-              <button type="submit">Revoke key</button>
-            </form>
-          </div>
-        </>
-      )}
+    {rotation && <RotationSummary rotation={rotation} keyId={record.id} />}
 
-      <h2>Usage, last {usage.length} days (UTC)</h2>
-      <table>
-        <thead>
-          <tr><th>Day</th><th>Requests</th><th>Rejected (429)</th><th></th></tr>
-        </thead>
-        <tbody>
-          {[...usage].reverse().map((day) => (
-            <tr data-day={day.day}>
-              <td>{day.day}</td>
-              <td>{count(day.requests)}</td>
-              <td>{count(day.rejected)}</td>
-              <td><progress max={peak} value={day.requests + day.rejected}></progress></td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <p class="muted">Counts reach this page within seconds of the traffic.</p>
-    </>
-  );
-};
+    {offers.why && <p class="muted">{offers.why}</p>}
+    {offers.edit && (
+      <div class="box">
+        <h2>Edit</h2>
+        <form method="post" action={`/dashboard/keys/${record.id}/edit`}>
+          <LabelField value={edit.values.label} />
+          {record.type === "secret" ? (
+            <ScopeFields values={edit.values} legend="Permissions — in force on the key's next request" />
+          ) : (
+            <OriginsField values={edit.values} label="Allowed origins (empty: any; one per line) — in force on the key's next request" />
+          )}
+          <p>
+            <button type="submit">Save changes</button>
+          </p>
+        </form>
+      </div>
+    )}
+    {offers.roll && (
+      <div class="box">
+        <h2>Rotate</h2>
+        <p>
+          AUTH-DOCS: rotate keys every 90 days. <a href={`/dashboard/keys/${record.id}/rotation`}>Rotate step by step</a>, or:
+        </p>
+        <RollForm keyId={record.id} />
+      </div>
+    )}
+    {offers.revoke && (
+      <div class="box">
+        <h2>Revoke (delete)</h2>
+        <RevokeForm keyId={record.id} />
+      </div>
+    )}
 
-const ACTIONS: Record<string, string> = {
-  "project.create": "project created",
-  "key.create": "key created",
-  "key.update": "key changed",
-  "key.limits": "limits set",
-  "key.roll": "key rolled",
-  "key.revoke": "key revoked",
-};
+    <UsageCharts days={days} minutes={minutes} what="this key" />
+  </>
+);
 
-export const ActivityPage: FC<{ entries: AuditRecord[]; limit: number }> = ({ entries, limit }) => (
+export const ActivityPage: FC<{ entries: AuditRecord[]; keys: ReadonlyMap<string, KeyName>; limit: number }> = ({ entries, keys, limit }) => (
   <>
     <h1>Activity</h1>
-    <p class="muted">
-      Every change to this project's keys, newest first (the last {limit}): who made it — the key used, or the operator — and
-      from which address.
-    </p>
-    <table>
-      <thead>
-        <tr><th>When (UTC)</th><th>What</th><th>Key</th><th>By</th><th>From</th><th>Details</th></tr>
-      </thead>
-      <tbody>
-        {entries.map((entry) => (
-          <tr data-audit-id={entry.id}>
-            <td>{when(entry.at)}</td>
-            <td>{ACTIONS[entry.action] ?? entry.action}</td>
-            <td>{entry.target_id && entry.target_id.startsWith("key_") ? <a href={`/dashboard/keys/${entry.target_id}`}>{entry.target_id}</a> : (entry.target_id ?? "—")}</td>
-            <td>{entry.actor}</td>
-            <td>{entry.ip ?? "—"}</td>
-            <td><code>{entry.details === null ? "" : JSON.stringify(entry.details)}</code></td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <p class="muted">Every change to this project's keys, newest first (the last {limit}): who made it — a key of the project, or the operator — and from which address.</p>
+    <ol class="box" reversed>
+      {entries.map((entry) => {
+        const sentence = describeEntry(entry, keys);
+        return (
+          <li data-audit-id={entry.id}>
+            <span data-sentence>
+              {sentence.verb}
+              {sentence.target && (
+                <>
+                  {" "}
+                  <KeyLink name={sentence.target} />
+                </>
+              )}
+              {sentence.rest}.
+            </span>{" "}
+            <span class="muted">
+              {when(entry.at)} · by {typeof sentence.actor === "string" ? sentence.actor : `'${sentence.actor.label}' (${sentence.actor.display})`}
+              {entry.ip && ` · from ${entry.ip}`}
+            </span>
+          </li>
+        );
+      })}
+    </ol>
     {entries.length === 0 && <p class="muted">Nothing yet.</p>}
   </>
 );

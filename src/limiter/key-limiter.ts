@@ -41,6 +41,7 @@ import type { PolicyName, RateSnapshot } from "./headers";
 import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
 import type { LeaseGrant } from "./leases";
 import { effectiveLimits } from "../policy/limits";
+import { emptyTally, minuteLabel, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
 
 export interface AdmitRequest {
   keyId: string;
@@ -102,6 +103,8 @@ export type ChangeOutcome =
 interface DayCount {
   requests: number;
   rejected: number;
+  /** Refused 401/403 here (revoked, expired, permission, origin); absent in counts stored before it was counted. */
+  denied?: number;
 }
 
 interface UsageState {
@@ -114,6 +117,8 @@ interface UsageState {
   lastUsedAt: number | null;
   /** Ids of the latest unmetered reports counted (recordUnmetered), in the same write as their counts. */
   unmeteredSeen?: string[];
+  /** The last hour, minute by minute (minute-tally.ts); absent in state stored before it was kept. */
+  minutes?: MinuteTally;
 }
 
 /** The answer to a call whose caller stopped waiting (AdmitRequest.answerBy): nobody reads it. */
@@ -142,6 +147,8 @@ export class KeyLimiter extends DurableObject<Env> {
   private lastUsedAt: number | null = null;
   /** Ids of the latest unmetered reports counted here; stored with the counts they added. */
   private unmeteredSeen: string[] = [];
+  /** The last hour minute by minute, for the dashboard: derived from the day totals in `counted`. */
+  private minutes: MinuteTally = emptyTally();
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   private alarmSet = false;
   private loading: Promise<KeyState | null> | null = null;
@@ -160,6 +167,7 @@ export class KeyLimiter extends DurableObject<Env> {
       this.unflushed = new Set(usage.unflushed);
       this.lastUsedAt = usage.lastUsedAt;
       this.unmeteredSeen = usage.unmeteredSeen ?? [];
+      this.minutes = usage.minutes ?? emptyTally();
     }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmSet = (await ctx.storage.getAlarm()) !== null;
@@ -199,6 +207,8 @@ export class KeyLimiter extends DurableObject<Env> {
     }
 
     if (refusal !== null) {
+      count.denied = (count.denied ?? 0) + 1; // for the dashboard: who still sends with a dead or too narrow key
+      this.counted(day, count);
       const keyStillValid = refusal.code !== "revoked_api_key" && refusal.code !== "expired_api_key";
       return { ok: false, ...refusal, rate: keyStillValid ? this.snapshot(limits, count, now) : undefined };
     }
@@ -361,15 +371,18 @@ export class KeyLimiter extends DurableObject<Env> {
     const state = this.state;
     if (state !== undefined && this.unflushed.size > 0) {
       const sent = [...this.unflushed].map((day) => ({ day, ...this.days.get(day)! }));
+      const sentMinutes = minutesToFlush(this.minutes);
       const lastUsedAt = this.lastUsedAt;
       try {
         await this.env.DB.batch([
-          ...sent.map(({ day, requests, rejected }) =>
+          ...sent.map(({ day, requests, rejected, denied }) =>
             this.env.DB.prepare(
-              `INSERT INTO usage_daily (key_id, project_id, day, requests, rejected) VALUES (?1, ?2, ?3, ?4, ?5)
-               ON CONFLICT (key_id, day) DO UPDATE SET requests = max(requests, excluded.requests), rejected = max(rejected, excluded.rejected)`,
-            ).bind(state.keyId, state.projectId, day, requests, rejected),
+              `INSERT INTO usage_daily (key_id, project_id, day, requests, rejected, denied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+               ON CONFLICT (key_id, day) DO UPDATE SET requests = max(requests, excluded.requests), rejected = max(rejected, excluded.rejected),
+               denied = max(denied, excluded.denied)`,
+            ).bind(state.keyId, state.projectId, day, requests, rejected, denied ?? 0),
           ),
+          ...(sent.length === 0 ? [] : minuteStatements(this.env.DB, state, sentMinutes)),
           this.env.DB.prepare("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)").bind(
             state.keyId,
             lastUsedAt === null ? null : new Date(lastUsedAt).toISOString(),
@@ -380,6 +393,7 @@ export class KeyLimiter extends DurableObject<Env> {
           if (now.requests !== requests || now.rejected !== rejected) continue; // counted on meanwhile
           this.unflushed.delete(day); // persist() below drops past days D1 now has
         }
+        minutesFlushed(this.minutes, sentMinutes);
       } catch (error) {
         // Nothing is lost: the totals stay unflushed and go with the next attempt.
         console.error(JSON.stringify({ level: "error", msg: "usage flush failed", key_id: state.keyId, error: String(error) }));
@@ -455,6 +469,7 @@ export class KeyLimiter extends DurableObject<Env> {
   /** Records a change of today's (or another day's) totals and schedules its persistence. */
   private counted(day: string, count: DayCount): void {
     this.days.set(day, count);
+    tallyTotals(this.minutes, day, utcDay(Date.now()), count, Date.now());
     this.unflushed.add(day);
     this.persistTimer ??= setTimeout(() => {
       this.persistTimer = null;
@@ -473,6 +488,7 @@ export class KeyLimiter extends DurableObject<Env> {
       unflushed: [...this.unflushed],
       lastUsedAt: this.lastUsedAt,
       unmeteredSeen: this.unmeteredSeen,
+      minutes: this.minutes,
     });
   }
 
@@ -494,6 +510,25 @@ export class KeyLimiter extends DurableObject<Env> {
       });
     return this.loading;
   }
+}
+
+/** D1 keeps two hours of minutes per key: the dashboard's hour, and slack for late flushes. */
+const MINUTE_ROWS_KEPT_MS = 2 * 3_600_000;
+
+/** The minutes of a flush as D1 upserts (totals, merged with max()), and the pruning of the key's old minutes. */
+function minuteStatements(db: D1Database, state: KeyState, minutes: ReturnType<typeof minutesToFlush>): D1PreparedStatement[] {
+  return [
+    ...minutes.map(({ minute, requests, rejected, denied }) =>
+      db
+        .prepare(
+          `INSERT INTO usage_minute (key_id, project_id, minute, requests, rejected, denied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+           ON CONFLICT (key_id, minute) DO UPDATE SET requests = max(requests, excluded.requests), rejected = max(rejected, excluded.rejected),
+           denied = max(denied, excluded.denied)`,
+        )
+        .bind(state.keyId, state.projectId, minuteLabel(minute), requests, rejected, denied),
+    ),
+    db.prepare("DELETE FROM usage_minute WHERE key_id = ?1 AND minute < ?2").bind(state.keyId, minuteLabel(Date.now() - MINUTE_ROWS_KEPT_MS)),
+  ];
 }
 
 /** What only the object knows of a change's outcome, added to its audit entry: the limits now in force, a roll's new key. */

@@ -53,3 +53,78 @@ export function daysBetween(from: string, to: string): string[] {
 export function lastDays(days: number, now = Date.now()): { from: string; to: string } {
   return { from: utcDay(now - (days - 1) * DAY_MS), to: utcDay(now) };
 }
+
+/** A day or a minute of traffic as the dashboard charts it: admitted, refused 429, refused 401/403. */
+export interface TrafficCount {
+  /** `YYYY-MM-DD` for a day, `YYYY-MM-DDTHH:MM` (UTC) for a minute. */
+  at: string;
+  requests: number;
+  rejected: number;
+  denied: number;
+}
+
+const TRAFFIC_COLUMNS = "SUM(requests) AS requests, SUM(rejected) AS rejected, SUM(denied) AS denied";
+
+/**
+ * Traffic per day (`unit` day, from `usage_daily`) or per minute (`usage_minute`), from `from` to
+ * `to` inclusive, zeros filled in: of one key, or of every key of a project (and environment).
+ */
+export async function trafficSeries(
+  db: D1Database,
+  scope: { keyId: string } | { projectId: string; environment: "test" | "live" | null },
+  unit: "day" | "minute",
+  from: string,
+  to: string,
+): Promise<TrafficCount[]> {
+  const [table, column] = unit === "day" ? ["usage_daily", "day"] : ["usage_minute", "minute"];
+  const query =
+    "keyId" in scope
+      ? db
+          .prepare(`SELECT ${column} AS at, ${TRAFFIC_COLUMNS} FROM ${table} WHERE key_id = ?1 AND ${column} BETWEEN ?2 AND ?3 GROUP BY ${column}`)
+          .bind(scope.keyId, from, to)
+      : db
+          .prepare(
+            `SELECT u.${column} AS at, SUM(u.requests) AS requests, SUM(u.rejected) AS rejected, SUM(u.denied) AS denied
+             FROM ${table} u JOIN api_keys k ON k.id = u.key_id
+             WHERE u.project_id = ?1 AND u.${column} BETWEEN ?2 AND ?3 AND (?4 IS NULL OR k.environment = ?4) GROUP BY u.${column}`,
+          )
+          .bind(scope.projectId, from, to, scope.environment);
+  const { results } = await query.all<TrafficCount>();
+  const counted = new Map(results.map((row) => [row.at, row]));
+  const slots = unit === "day" ? daysBetween(from, to) : minutesBetween(from, to);
+  return slots.map((at) => counted.get(at) ?? { at, requests: 0, rejected: 0, denied: 0 });
+}
+
+/** Per key, its days from `from` to `to` with 401/403 refusals too (only days that were counted). */
+export async function projectTrafficByKey(
+  db: D1Database,
+  projectId: string,
+  from: string,
+  to: string,
+  environment: "test" | "live" | null,
+): Promise<(TrafficCount & { key_id: string })[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT u.key_id, u.day AS at, u.requests, u.rejected, u.denied FROM usage_daily u JOIN api_keys k ON k.id = u.key_id
+       WHERE u.project_id = ?1 AND u.day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR k.environment = ?4)`,
+    )
+    .bind(projectId, from, to, environment)
+    .all<TrafficCount & { key_id: string }>();
+  return results;
+}
+
+const MINUTE_MS = 60_000;
+
+/** Every minute label (`YYYY-MM-DDTHH:MM`) from `from` to `to` inclusive. */
+export function minutesBetween(from: string, to: string): string[] {
+  const minutes: string[] = [];
+  for (let at = Date.parse(`${from}Z`); at <= Date.parse(`${to}Z`); at += MINUTE_MS) minutes.push(new Date(at).toISOString().slice(0, 16));
+  return minutes;
+}
+
+/** The last `minutes` minutes, the current one included, as minute labels. */
+export function lastMinutes(minutes: number, now = Date.now()): { from: string; to: string } {
+  const current = now - (now % MINUTE_MS);
+  const label = (at: number) => new Date(at).toISOString().slice(0, 16);
+  return { from: label(current - (minutes - 1) * MINUTE_MS), to: label(current) };
+}

@@ -22,6 +22,18 @@ export class DashboardBrowser {
     return browser;
   }
 
+  /**
+   * A form that creates a key (Create New Key, Generate replacement): post/redirect/get — the
+   * POST answers 303 to the created page, which shows the key once. Answers that page.
+   */
+  async create(path: string, fields: Fields): Promise<Response> {
+    const posted = await this.post(path, fields);
+    expect(posted.status, await posted.clone().text()).toBe(303);
+    expect(posted.headers.get("location")).toBe("/dashboard/keys/created");
+    expect(await posted.text()).not.toMatch(/[ps]k_(test|live)_\w{38}/);
+    return this.get("/dashboard/keys/created");
+  }
+
   get(path: string, headers: Record<string, string> = {}): Promise<Response> {
     return this.send(path, { headers });
   }

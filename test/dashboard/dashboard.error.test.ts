@@ -109,7 +109,7 @@ describe("roll and revoke with bad input", () => {
     await operator("DELETE", `/keys/${key.id}`);
     const res = await browser.post(`/dashboard/keys/${key.id}/roll`, { expires_in: "0" });
     expect(res.status).toBe(409);
-    expect(alertText(await res.text())).toContain("revoked and cannot be rolled");
+    expect(alertText(await res.text())).toContain("is revoked, so it cannot be rolled");
   });
 
   it("revoke without ticking the confirmation: 400, the key stays active", async () => {

@@ -79,21 +79,22 @@ describe("Settings → API Keys", () => {
     }
     expect(html).toContain("events:read, projects:read");
     expect(html).toContain("full access");
-    expect(html).toContain('<a href="/dashboard/keys/new">Create New Key</a>');
+    expect(html).toContain('<a class="button" href="/dashboard/keys/new">Create New Key</a>');
   });
 
   it("Create New Key (public): the key is shown once, on a page nobody may cache, and works at once", async () => {
     const browser = await DashboardBrowser.signedIn(admin.key);
     const form = await browser.get("/dashboard/keys/new");
     expect(form.status).toBe(200);
-    const created = await browser.post("/dashboard/keys", { type: "public", environment: "live", label: "Web app", access: "full", allowed_origins: "https://app.example.com" });
-    expect(created.status).toBe(201);
+    const created = await browser.create("/dashboard/keys", { type: "public", environment: "live", label: "Web app", access: "full", allowed_origins: "https://app.example.com" });
+    expect(created.status).toBe(200);
     expect(created.headers.get("cache-control")).toBe("no-store");
     const html = await created.text();
     expect(html).toMatch(/won(&#39;|')t be shown again/);
     const key = shownKey(html);
     expect(key).toMatch(/^pk_live_/);
-    expect(html).toMatch(/<script nonce="[^"]+">document\.getElementById\("copy-key"\)/); // the copy button's script, not HTML-escaped
+    expect(html).toMatch(/<button type="button" id="copy-key" data-copy="new-key">/);
+    expect(html).toMatch(/<script src="\/dashboard\/assets\/dashboard\.js" nonce="[^"]+"><\/script>/); // the copy button's script, under the CSP nonce
 
     const allowed = await gateway("/v1/events", withKey(key, { method: "POST", body: "{}", headers: { origin: "https://app.example.com" } }));
     expect(allowed.status).toBe(200);
@@ -106,7 +107,7 @@ describe("Settings → API Keys", () => {
 
   it("Create New Key (secret, only some scopes): exactly those permissions, recorded in the audit log as the signed-in key's action", async () => {
     const browser = await DashboardBrowser.signedIn(admin.key);
-    const created = await browser.post("/dashboard/keys", {
+    const created = await browser.create("/dashboard/keys", {
       type: "secret",
       environment: "test",
       label: "Export job",
@@ -114,7 +115,7 @@ describe("Settings → API Keys", () => {
       scopes: ["events:read", "users:read"],
       expires_at: "2099-01-31",
     });
-    expect(created.status).toBe(201);
+    expect(created.status).toBe(200);
     const key = shownKey(await created.text());
     expect(key).toMatch(/^sk_test_/);
     expect((await gateway("/v1/events", withKey(key))).status).toBe(200);
@@ -136,13 +137,13 @@ describe("Settings → API Keys", () => {
     const browser = await DashboardBrowser.signedIn(admin.key);
     const html = await (await browser.get(`/dashboard/keys/${key.id}`)).text();
     expect(html).toContain("public set");
-    expect(html).toContain("100/s, burst 1,000, 1,000,000 per day (UTC)");
+    expect(html).toContain("100 per second, burst 1,000, 1,000,000 per day (UTC)");
     const today = new Date().toISOString().slice(0, 10);
-    expect(html).toMatch(new RegExp(`<tr data-day="${today}"><td>${today}</td><td>3</td><td>0</td>`));
+    expect(html).toMatch(new RegExp(`<tr data-day="${today}"><td data-label="Day">${today}</td><td data-label="Admitted">3</td><td data-label="Refused 429">0</td>`));
     expect(html).not.toContain(key.key);
 
     const list = await (await browser.get("/dashboard/keys")).text();
-    expect(list).toMatch(new RegExp(`data-key-id="${key.id}">(?:(?!</tr>)[\\s\\S])*<td>3</td><td>3</td>`));
+    expect(list).toMatch(new RegExp(`data-key-id="${key.id}">(?:(?!</tr>)[\\s\\S])*data-today="3"(?:(?!</tr>)[\\s\\S])*data-last30="3"`));
   });
 
   it("Edit: a narrower scope list or other origins are in force on the key's very next request", async () => {
@@ -180,16 +181,16 @@ describe("Settings → API Keys", () => {
   it("Generate replacement: a new key with the same settings; the old one works until the chosen time", async () => {
     const old = await mintKey(project, { type: "secret", scopes: ["events:write"] });
     const browser = await DashboardBrowser.signedIn(admin.key);
-    const rolled = await browser.post(`/dashboard/keys/${old.id}/roll`, { expires_in: "3600" });
-    expect(rolled.status).toBe(201);
+    const rolled = await browser.create(`/dashboard/keys/${old.id}/roll`, { expires_in: "3600" });
+    expect(rolled.status).toBe(200);
     const html = await rolled.text();
     const replacement = shownKey(html);
-    expect(html).toContain(`It replaces ${old.key.slice(0, 8)}…${old.key.slice(-4)}`);
+    expect(html).toContain(`It replaces &#39;test key&#39; (${old.key.slice(0, 8)}…${old.key.slice(-4)})`);
     expect((await sendEvent(replacement)).status).toBe(200);
     expect((await sendEvent(old.key)).status).toBe(200); // still within its hour
 
-    const now = await browser.post(`/dashboard/keys/${(await keyIdOf(replacement))}/roll`, { expires_in: "0" });
-    expect(now.status).toBe(201);
+    const now = await browser.create(`/dashboard/keys/${(await keyIdOf(replacement))}/roll`, { expires_in: "0" });
+    expect(now.status).toBe(200);
     await expectProblem(await sendEvent(replacement), 401, "expired_api_key", replacement);
   });
 
@@ -210,18 +211,29 @@ describe("Settings → API Keys", () => {
 });
 
 describe("Activity", () => {
-  it("lists every change to the project's keys, newest first: what, which key, by whom, from where", async () => {
+  it("lists every change to the project's keys, newest first, in sentences with labels: what, which key, by whom, from where", async () => {
     const browser = await DashboardBrowser.signedIn(admin.key);
-    const created = await browser.post("/dashboard/keys", { type: "public", environment: "live", label: "Audited" }, { "cf-connecting-ip": "198.51.100.7" });
+    const created = await browser.create("/dashboard/keys", { type: "public", environment: "live", label: "Audited" });
     const id = /href="\/dashboard\/keys\/(key_\w+)"/.exec(await created.text())![1]!;
+    const record = (await (await operator("GET", `/keys/${id}`)).json()) as { display: string };
+    await browser.post(`/dashboard/keys/${id}/edit`, { label: "Checkout server", allowed_origins: "https://shop.example.com" }, { "cf-connecting-ip": "198.51.100.7" });
     await browser.post(`/dashboard/keys/${id}/revoke`, { confirm: "yes" });
     const html = await (await browser.get("/dashboard/activity")).text();
-    const rows = [...html.matchAll(/<tr data-audit-id="aud_\w+">([\s\S]*?)<\/tr>/g)].map((match) => match[1]!.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim());
-    expect(rows.slice(0, 2)).toEqual(expect.arrayContaining([expect.stringContaining(`key revoked ${id} ${admin.id}`), expect.stringContaining(`key created ${id} ${admin.id} 198.51.100.7`)]));
-    expect(rows.at(-1)).toContain("project created"); // the oldest
+    const rows = [...html.matchAll(/<li data-audit-id="aud_\w+">([\s\S]*?)<\/li>/g)].map((match) =>
+      match[1]!.replace(/<[^>]+>/g, "").replaceAll("&#39;", "'").replace(/\s+/g, " ").trim(),
+    );
+    const by = `by 'test key' (${admin.key.slice(0, 8)}…${admin.key.slice(-4)})`;
+    expect(rows[0]).toMatch(new RegExp(`^Revoked 'Checkout server' \\(${record.display}\\)\\. \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC · ${escape(by)}$`));
+    expect(rows[1]).toContain(`Changed 'Checkout server' (${record.display}): the label to 'Checkout server', allowed origins to https://shop.example.com.`);
+    expect(rows[1]).toMatch(/ · from 198\.51\.100\.7$/);
+    expect(rows[2]).toContain(`Created 'Checkout server' (${record.display}), a public live key.`);
+    expect(rows.at(-1)).toMatch(/^Created the project 'Dashboard'\. .* by the operator$/); // the oldest
     expect(html).not.toMatch(/[ps]k_(test|live)_\w{38}/);
+    expect(html).not.toContain("{&quot;"); // no raw JSON
   });
 });
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 async function keyIdOf(key: string): Promise<string> {
   const res = await gateway("/v1/events", withKey(key, { method: "POST", body: "{}" }));

@@ -194,7 +194,7 @@ describe("sessions", () => {
     expect(alertText(await widened.text())).toContain("cannot manage a key that can do more than itself");
     expect((await (await operator("GET", `/keys/${narrow.id}`)).json()) as object).toMatchObject({ scopes: ["events:read"] });
     const narrower = await browser.post("/dashboard/keys", { type: "secret", environment: "test", label: "narrower", access: "scoped", scopes: "events:read" });
-    expect(narrower.status).toBe(201);
+    expect(narrower.status).toBe(303); // post/redirect/get: created, shown on the next page
   });
 });
 
@@ -213,7 +213,7 @@ describe("the browser side", () => {
     expect((await (await operator("GET", `/keys/${target.id}`)).json()) as object).toMatchObject({ status: "active" });
     // A same-origin form that sends Sec-Fetch-Site instead of Origin is fine.
     const sameSite = await browser.post("/dashboard/keys", { type: "public", environment: "test", label: "ok" }, { origin: "", "sec-fetch-site": "same-origin" });
-    expect(sameSite.status).toBe(201);
+    expect(sameSite.status).toBe(303);
   });
 
   it("every page: strict CSP with a nonce, no framing, no caching, no referrer", async () => {
