@@ -75,7 +75,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
 
   const clientIp = request.headers.get("cf-connecting-ip");
 
-  const key = readApiKey(request.headers.get("authorization"), url);
+  const key = readApiKey(request.headers.get("authorization"), url, request.headers);
   refuseKeyElsewhere(key, request.headers, url);
   guardSecretKey(c, key);
   // A key this isolate has looked up before was well-formed then: no format check to repeat.

@@ -12,8 +12,18 @@ export const API_KEY_PARAM = "api_key";
 const SURROUNDING_WHITESPACE = /^\s|\s$|[\r\n]/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-/** The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous). */
-export function readApiKey(authorization: string | null, url: URL): string {
+/**
+ * Headers other APIs take a key from and this gateway does not read. A key sent only there would
+ * otherwise get a bare "no API key" answer, and the client would not learn why (issue 16).
+ */
+const UNREAD_KEY_HEADERS = ["x-api-key"] as const;
+
+/**
+ * The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous).
+ * `headers`, when given, only lets the missing-key answer say that a key header we do not read
+ * was sent; what it holds is never read or quoted.
+ */
+export function readApiKey(authorization: string | null, url: URL, headers?: Headers): string {
   const candidates: string[] = [];
   if (authorization !== null && authorization !== "") {
     if (authorization.includes(",")) candidates.push(...keysFromRepeatedAuthorization(authorization));
@@ -23,12 +33,7 @@ export function readApiKey(authorization: string | null, url: URL): string {
     for (const value of url.searchParams.getAll(API_KEY_PARAM)) if (value !== "") candidates.push(value);
   }
   const first = candidates[0];
-  if (first === undefined) {
-    throw new GatewayError(
-      "missing_api_key",
-      "No API key was presented. Send it as `Authorization: Bearer <key>` (preferred) or `?api_key=<key>`.",
-    );
-  }
+  if (first === undefined) throw missingKey(headers);
   for (const candidate of candidates) {
     if (SURROUNDING_WHITESPACE.test(candidate)) {
       throw new GatewayError(
@@ -44,6 +49,17 @@ export function readApiKey(authorization: string | null, url: URL): string {
     );
   }
   return first;
+}
+
+function missingKey(headers: Headers | undefined): GatewayError {
+  const unread = headers === undefined ? undefined : UNREAD_KEY_HEADERS.find((name) => headers.has(name));
+  if (unread === undefined) {
+    return new GatewayError("missing_api_key", "No API key was presented. Send it as `Authorization: Bearer <key>` (preferred) or `?api_key=<key>`.");
+  }
+  return new GatewayError(
+    "missing_api_key",
+    "The X-API-Key header is not read here, so no API key was presented. Send the key as `Authorization: Bearer <key>` (preferred), `Authorization: Basic base64(<key>:)`, or `?api_key=<key>`, and drop X-API-Key.",
+  );
 }
 
 /** A key pasted on its own (the dashboard's sign-in form): missing and whitespace as the API answers them. */
