@@ -8,9 +8,10 @@
  *    which the limit keeps small.
  */
 import { GatewayError } from "../http/problem";
+import { countOf } from "../http/plural";
 
 function tooLarge(maxBytes: number): GatewayError {
-  return new GatewayError("payload_too_large", `The request body is larger than ${maxBytes} bytes. Split it into smaller batches.`);
+  return new GatewayError("payload_too_large", `The request body is larger than ${countOf(maxBytes, "byte")}. Split it into smaller batches.`);
 }
 
 /** Throws 413 for a declared length over the limit; no I/O. */

@@ -8,6 +8,7 @@ import { usageDay } from "../schemas";
 import { admissionOf } from "./caller";
 import { MAX_USAGE_DAYS } from "./v1_api_keys_usage";
 import { jsonAnswer, problems, SECURITY } from "./openapi-parts";
+import { countOf } from "../../http/plural";
 
 const day = z
   .string()
@@ -46,7 +47,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
     if (from > to) throw new GatewayError("invalid_request", `from (${from}) is after to (${to}). Swap them.`);
     const span = (Date.parse(to) - Date.parse(from)) / DAY_MS + 1;
     if (span > MAX_USAGE_DAYS) {
-      throw new GatewayError("invalid_request", `The range covers ${span} days; ask for at most ${MAX_USAGE_DAYS} at a time.`);
+      throw new GatewayError("invalid_request", `The range covers ${countOf(span, "day")}; ask for at most ${MAX_USAGE_DAYS} at a time.`);
     }
     const data = await projectUsage(c.env.DB, facts.projectId, from, to, facts.environment === "test" ? "test" : null);
     return c.json({ from, to, data }, 200);
