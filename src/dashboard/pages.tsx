@@ -7,6 +7,8 @@ import type { Child, FC } from "hono/jsx";
 import type { Viewer } from "../context";
 import type { AuditRecord, KeyRecord, UsageDay } from "../lifecycle";
 import { SCOPES } from "../policy/routes";
+import { countOf } from "../http/plural";
+import { PlanLimits } from "./plan";
 
 const STYLE = `
   body { font: 15px/1.5 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
@@ -306,7 +308,8 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
           <tr><th>Allowed origins</th><td>{record.allowed_origins === null ? "any" : record.allowed_origins.join(", ")}</td></tr>
           <tr><th>Status</th><td><Status record={record} /></td></tr>
           <tr><th>Rate limit</th><td>{count(record.limits.rate)}/s, burst {count(record.limits.burst)}, {count(record.limits.daily)} per day (UTC)</td></tr>
-          <tr><th>Created</th><td>{when(record.created_at)} ({record.age_days} days ago)</td></tr>
+          <tr><th>Plan</th><td><PlanLimits record={record} /></td></tr>
+          <tr><th>Created</th><td>{when(record.created_at)} ({countOf(record.age_days, "day")} ago)</td></tr>
           <tr><th>Expires</th><td>{when(record.expires_at)}</td></tr>
           <tr><th>Last used</th><td>{when(record.last_used_at)}</td></tr>
           {record.rolled_from && <tr><th>Replaces</th><td><a href={`/dashboard/keys/${record.rolled_from}`}>{record.rolled_from}</a></td></tr>}
@@ -379,6 +382,7 @@ export const KeyPage: FC<{ record: KeyRecord; usage: UsageDay[]; canChange: bool
 
 const ACTIONS: Record<string, string> = {
   "project.create": "project created",
+  "project.plan": "plan changed",
   "key.create": "key created",
   "key.update": "key changed",
   "key.limits": "limits set",
