@@ -82,9 +82,16 @@ export const COMMANDS = {
     summary: "Set a key's own limits; \"default\" returns one to the plan's (a key's own limits stay when the plan changes)",
   },
   usage: {
-    args: ["<key id>"],
-    options: { days: { value: "<n>", help: `the last n UTC days, 1 … ${MAX_USAGE_DAYS} (default 30)` } },
-    summary: "A key's admitted and rate-limited requests per UTC day, and its last use",
+    args: [],
+    optionalArgs: ["<key id>"],
+    options: {
+      days: { value: "<n>", help: `a key's last n UTC days, 1 … ${MAX_USAGE_DAYS} (default 30)` },
+      project: { value: "<project id>", help: "instead of a key: every key of the project, per day" },
+      from: { value: "YYYY-MM-DD", help: "with --project: the first UTC day (default: 30 days before --to)" },
+      to: { value: "YYYY-MM-DD", help: `with --project: the last UTC day (default today; at most ${MAX_USAGE_DAYS} days in all)` },
+    },
+    form: `usage <key id> [--days <n>]  or  ${PROGRAM} usage --project <project id> [--from YYYY-MM-DD] [--to YYYY-MM-DD]`,
+    summary: "Admitted and rate-limited requests per UTC day: of a key (and its last use), or of a project's keys",
   },
   plan: {
     args: ["<project id>"],
@@ -102,6 +109,7 @@ export const COMMANDS = {
 /** The one-line form of a command: `create --project <project id> --type public|secret … [--scopes a,b]`. */
 export function formOf(name) {
   const spec = COMMANDS[name];
+  if (spec.form) return `${PROGRAM} ${spec.form}`;
   const parts = [name, ...spec.args, ...(spec.optionalArgs ?? [])];
   for (const [option, { value, required }] of Object.entries(spec.options)) {
     parts.push(required ? `--${option} ${value}` : `[--${option} ${value}]`);
@@ -150,6 +158,7 @@ Examples:
   ${PROGRAM} update key_123 --label "CI (old)" --scopes all
   ${PROGRAM} limits key_123 --rate 10 --burst 20 --daily default
   ${PROGRAM} usage key_123 --days 7
+  ${PROGRAM} usage --project proj_123 --from 2026-11-01 --to 2026-11-30
   ${PROGRAM} plan proj_123 pro
 `;
 }
@@ -342,14 +351,28 @@ function callFor(name, args, values) {
       return (client) => client.setLimits(args[0], limits);
     }
     case "usage": {
-      let days;
-      if (values.days !== undefined) {
-        days = Number(values.days.trim());
-        if (!/^\d+$/.test(values.days.trim()) || days < 1 || days > MAX_USAGE_DAYS) {
-          throw usageError(name, `--days must be a whole number from 1 to ${MAX_USAGE_DAYS}, got "${values.days}"`);
+      const [keyId] = args;
+      if (keyId === undefined && values.project === undefined) throw usageError(name, `"usage" needs a <key id>, or --project <project id>`);
+      if (keyId !== undefined && values.project !== undefined) throw usageError(name, `give a <key id> or --project, not both`);
+      if (keyId !== undefined) {
+        for (const option of ["from", "to"]) if (values[option] !== undefined) throw usageError(name, `--${option} applies with --project; for a key, use --days`);
+        let days;
+        if (values.days !== undefined) {
+          days = Number(values.days.trim());
+          if (!/^\d+$/.test(values.days.trim()) || days < 1 || days > MAX_USAGE_DAYS) {
+            throw usageError(name, `--days must be a whole number from 1 to ${MAX_USAGE_DAYS}, got "${values.days}"`);
+          }
+        }
+        return (client) => client.keyUsage(keyId, days);
+      }
+      if (values.days !== undefined) throw usageError(name, "--days applies to a key; for a project, use --from and --to");
+      for (const option of ["from", "to"]) {
+        const value = values[option];
+        if (value !== undefined && (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(value)))) {
+          throw usageError(name, `--${option} must be a UTC day, YYYY-MM-DD, got "${value}"`);
         }
       }
-      return (client) => client.keyUsage(args[0], days);
+      return (client) => client.projectUsage(values.project, { from: values.from, to: values.to });
     }
     case "plan": {
       const [projectId, plan] = args;

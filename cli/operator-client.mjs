@@ -175,6 +175,9 @@ export function createOperatorClient({ baseUrl = defaultGatewayUrl(), token, fet
     /** changes: {label?, scopes?, allowed_origins?}; null scopes = unrestricted, null origins = any */
     updateKey: (keyId, changes) => request("PATCH", `/_operator/keys/${id(keyId)}`, changes),
     rollKey: (keyId, expiresInSeconds) => request("POST", `/_operator/keys/${id(keyId)}/roll`, { expires_in: expiresInSeconds }),
+    /** range: {from?, to?} UTC days, YYYY-MM-DD */
+    projectUsage: (projectId, { from, to } = {}) =>
+      request("GET", `/_operator/usage?project_id=${id(projectId)}${from ? `&from=${id(from)}` : ""}${to ? `&to=${id(to)}` : ""}`),
     keyUsage: (keyId, days) => request("GET", `/_operator/keys/${id(keyId)}/usage${days === undefined ? "" : `?days=${days}`}`),
     /** limits: {rate?, burst?, daily?} */
     setLimits: (keyId, limits) => request("PUT", `/_operator/keys/${id(keyId)}/limits`, limits),

@@ -68,6 +68,11 @@ describe("keys CLI: usage errors are one line with the right form (no gateway ne
     [["limits", "key_a", "--daily", "1e3"], /^error: --daily must be a whole number from 1 or "default", got "1e3"/],
     [["usage", "key_a", "--days", "91"], /^error: --days must be a whole number from 1 to 90, got "91"/],
     [["usage", "key_a", "--days", "0"], /^error: --days must be a whole number from 1 to 90, got "0"/],
+    [["usage"], /^error: "usage" needs a <key id>, or --project <project id>\. Usage: npm run keys -- usage <key id> \[--days <n>\]  or  npm run keys -- usage --project /],
+    [["usage", "key_a", "--project", "proj_1"], /^error: give a <key id> or --project, not both/],
+    [["usage", "key_a", "--from", "2026-11-01"], /^error: --from applies with --project; for a key, use --days/],
+    [["usage", "--project", "proj_1", "--days", "3"], /^error: --days applies to a key; for a project, use --from and --to/],
+    [["usage", "--project", "proj_1", "--to", "30.11.2026"], /^error: --to must be a UTC day, YYYY-MM-DD, got "30\.11\.2026"/],
     [["plan"], /^error: "plan" needs <project id>\. Usage: npm run keys -- plan <project id> \[free\|pro\|enterprise\|custom\]/],
     [["plan", "proj_1", "gold"], /^error: the plan must be free, pro, enterprise or custom, got "gold"/],
     [["plan", "proj_1", "pro", "--secret-rate", "5"], /^error: --secret-rate applies to the custom plan only \(the pro plan's limits are fixed\)/],
@@ -198,7 +203,14 @@ describe("keys CLI against a real gateway (Miniflare on 127.0.0.1)", () => {
     }
     expect(usage).toMatchObject({ key_id: secret.id, last_used_at: expect.any(String) });
     expect(usage.data).toHaveLength(3);
-    expect(usage.data.at(-1)).toMatchObject({ day: new Date().toISOString().slice(0, 10), requests: 2, rejected: 0 });
+    const today = new Date().toISOString().slice(0, 10);
+    expect(usage.data.at(-1)).toMatchObject({ day: today, requests: 2, rejected: 0 });
+
+    const project = await ok(["usage", "--project", projectId, "--from", today, "--to", today]);
+    expect(project).toEqual({ from: today, to: today, data: [{ key_id: secret.id, day: today, requests: 2, rejected: 0 }] });
+    const tooLong = await keys(["usage", "--project", projectId, "--from", "2026-01-01", "--to", "2026-12-31", "--url", url]);
+    expect(tooLong.code).toBe(1);
+    expect(JSON.parse(tooLong.stderr)).toMatchObject({ status: 400, code: "invalid_request", detail: "The range covers 365 days; ask for at most 90 at a time." });
   });
 
   it("limits, then plan pro: the key's own daily quota stays, its rate and burst follow the plan", async () => {

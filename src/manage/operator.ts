@@ -24,6 +24,7 @@ import {
   listKeys,
   listProjects,
   planLimits,
+  projectUsage,
   readKey,
   revokeKey,
   rollKey,
@@ -37,6 +38,7 @@ import {
 } from "../lifecycle";
 import { keyChangesBody, limitChangesBody, operatorNewKeyBody, planBody, rollBody, toKeyChanges, toNewKey } from "./schemas";
 import { MAX_USAGE_DAYS } from "./api/v1_api_keys_usage";
+import { day, usageRange } from "./api/v1_usage";
 import { requireJsonBody, validate } from "./validation";
 
 const OPERATOR_CHALLENGE = 'Bearer realm="composite-operator"';
@@ -59,6 +61,7 @@ const requireOperator: MiddlewareHandler<AppEnv> = async function requireOperato
 const newProject = z.strictObject({ name: z.string().trim().min(1).max(200) });
 const projectQuery = z.object({ project_id: z.string().min(1) });
 const auditQuery = projectQuery.extend({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+const projectUsageQuery = projectQuery.extend({ from: day.optional(), to: day.optional() });
 const usageQuery = z.object({
   days: z.coerce
     .number({ error: "must be a whole number of days" })
@@ -127,6 +130,12 @@ export const operatorApi = new Hono<AppEnv>()
     return c.json({ key_id: record.id, data: await keyUsage(c.env.DB, record.id, from, to), last_used_at: record.last_used_at });
   })
   .delete("/keys/:id", async (c) => c.json(await revokeKey(c.env, await existingKey(c), byOperator(c, "key.revoke"))))
+  .get("/usage", validate("query", projectUsageQuery), async (c) => {
+    const { project_id, ...range } = c.req.valid("query");
+    await requireProject(c, project_id);
+    const { from, to } = usageRange(range);
+    return c.json({ from, to, data: await projectUsage(c.env.DB, project_id, from, to, null) });
+  })
   .get("/audit", validate("query", auditQuery), async (c) => {
     const { project_id, limit } = c.req.valid("query");
     await requireProject(c, project_id);
