@@ -20,7 +20,7 @@ import { GatewayError } from "./http/problem";
 import { countOf, formatCount } from "./http/plural";
 import { adoptKeyState, changeKey, type ChangeOutcome } from "./limiter/client";
 import { NO_OVERRIDES, type LimitOverrides } from "./policy/limits";
-import { keyPlanOf, samePlan, type PlanLimits, type PlanName } from "./policy/plans";
+import { keyPlanOf, type PlanLimits, type PlanName } from "./policy/plans";
 import { effectiveScopes } from "./policy/authorize";
 import type { Scope } from "./policy/routes";
 import { auditStatement, type AuditEntry } from "./keys/audit";
@@ -230,14 +230,12 @@ export async function setProjectPlan(
   plan: { name: PlanName; limits: PlanLimits },
   actor: Actor,
 ): Promise<{ project: Project; keys: { total: number; updated: number } }> {
-  let current = project;
-  if (!samePlan(plan, projectPlan(project))) {
-    const [updated] = await env.DB.batch([
-      setPlanStatement(env.DB, project.id, plan.name, plan.limits),
-      auditStatement(env.DB, project.id, null, { ...actor.audit, details: { plan: plan.name, limits: plan.limits } }),
-    ]);
-    current = projectOfResult(updated!) ?? project;
-  }
+  // Compared in D1, not with `project` as read earlier: another plan change may have come between.
+  const [updated] = await env.DB.batch([
+    setPlanStatement(env.DB, project.id, plan.name, plan.limits),
+    auditStatement(env.DB, project.id, null, { ...actor.audit, details: { plan: plan.name, limits: plan.limits } }, { onlyAfterChange: true }),
+  ]);
+  const current = projectOfResult(updated!) ?? (await getProject(env.DB, project.id)) ?? project;
   const target = projectPlan(current);
   const keys = (await listKeys(env.DB, project.id)).filter((key) => key.status !== "revoked");
   const behind = keys.filter((key) => key.plan_revision < target.revision);

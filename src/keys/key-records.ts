@@ -237,16 +237,20 @@ export async function listProjects(db: D1Database): Promise<Project[]> {
 }
 
 /**
- * The statement that puts a project on a plan, as the next revision (RETURNING the project as it
- * is then). Named plans store no limits: PLANS holds them. Batched with its audit record.
+ * The statement that puts a project on a plan, as the next revision, RETURNING the project as it
+ * is then — unless it is on that very plan already: then it changes and returns nothing. Named
+ * plans store no limits: PLANS holds them. Batched with its audit record.
  */
 export function setPlanStatement(db: D1Database, projectId: string, plan: PlanName, limits: PlanLimits): D1PreparedStatement {
   return db
-    .prepare(`UPDATE projects SET plan = ?2, plan_limits = ?3, plan_revision = plan_revision + 1 WHERE id = ?1 RETURNING ${PROJECT_COLUMNS}`)
+    .prepare(
+      `UPDATE projects SET plan = ?2, plan_limits = ?3, plan_revision = plan_revision + 1
+       WHERE id = ?1 AND (plan IS NOT ?2 OR plan_limits IS NOT ?3) RETURNING ${PROJECT_COLUMNS}`,
+    )
     .bind(projectId, plan, plan === "custom" ? JSON.stringify(limits) : null);
 }
 
-/** The project of a setPlanStatement's result (null: no such project). */
+/** The project of a setPlanStatement's result (null: no such project, or no change). */
 export function projectOfResult(result: D1Result): Project | null {
   const row = (result.results as ProjectRow[])[0];
   return row === undefined ? null : toProject(row);

@@ -95,12 +95,6 @@ export function planLimits(name: PlanName, custom: PlanLimits | null): PlanLimit
   return PLANS[name];
 }
 
-/** Whether two plans set the same defaults under the same name (a change to it would change nothing). */
-export function samePlan(a: Pick<ProjectPlan, "name" | "limits">, b: Pick<ProjectPlan, "name" | "limits">): boolean {
-  const same = (x: Limits, y: Limits) => x.rate === y.rate && x.burst === y.burst && x.daily === y.daily;
-  return a.name === b.name && same(a.limits.public, b.limits.public) && same(a.limits.secret, b.limits.secret);
-}
-
 /** Which policy a 429 is for: the token bucket (rate and burst) or the daily quota. */
 export type LimitPolicy = "burst" | "daily";
 
