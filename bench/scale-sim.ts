@@ -96,6 +96,7 @@ export function simulate(config: ScaleConfig) {
     ...answer,
     policy: { type: "secret", status: revoked ? "revoked" : "active", scopes: null, expiresAt: null, allowedOrigins: null },
     scopes: ["events:write"],
+    refusals: { burst: "over the rate limit", daily: "over the daily quota" },
     limits,
     bucketTokens: ledger.bucket.tokens,
     dayUsed: requests + reservedOn(ledger, utcDay(now)),

@@ -164,11 +164,21 @@ export function createOperatorClient({ baseUrl = defaultGatewayUrl(), token, fet
     health: () => request("GET", "/_operator/health"),
     createProject: (name) => request("POST", "/_operator/projects", { name }),
     listProjects: () => request("GET", "/_operator/projects"),
+    getProject: (projectId) => request("GET", `/_operator/projects/${id(projectId)}`),
+    /** body: {plan: "free"|"pro"|"enterprise"} or {plan: "custom", limits: {public?: {rate?, burst?, daily?}, secret?: {…}}} */
+    setPlan: (projectId, body) => request("PUT", `/_operator/projects/${id(projectId)}/plan`, body),
     /** body: {project_id, type, environment, label, scopes?, expires_at?, allowed_origins?} */
     createKey: (body) => request("POST", "/_operator/keys", body),
     listKeys: (projectId) => request("GET", `/_operator/keys?project_id=${id(projectId)}`),
     getKey: (keyId) => request("GET", `/_operator/keys/${id(keyId)}`),
     revokeKey: (keyId) => request("DELETE", `/_operator/keys/${id(keyId)}`),
+    /** changes: {label?, scopes?, allowed_origins?}; null scopes = unrestricted, null origins = any */
+    updateKey: (keyId, changes) => request("PATCH", `/_operator/keys/${id(keyId)}`, changes),
+    rollKey: (keyId, expiresInSeconds) => request("POST", `/_operator/keys/${id(keyId)}/roll`, { expires_in: expiresInSeconds }),
+    /** range: {from?, to?} UTC days, YYYY-MM-DD */
+    projectUsage: (projectId, { from, to } = {}) =>
+      request("GET", `/_operator/usage?project_id=${id(projectId)}${from ? `&from=${id(from)}` : ""}${to ? `&to=${id(to)}` : ""}`),
+    keyUsage: (keyId, days) => request("GET", `/_operator/keys/${id(keyId)}/usage${days === undefined ? "" : `?days=${days}`}`),
     /** limits: {rate?, burst?, daily?} */
     setLimits: (keyId, limits) => request("PUT", `/_operator/keys/${id(keyId)}/limits`, limits),
   };

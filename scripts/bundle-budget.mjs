@@ -19,7 +19,7 @@ import { build } from "esbuild";
 export const ROOT = path.resolve(import.meta.dirname, "..");
 
 /** Gzipped bytes of the production Worker (README "Deploy" states it; keep the two equal). */
-export const GZIP_BUDGET_BYTES = 180 * 1024;
+export const GZIP_BUDGET_BYTES = 200 * 1024;
 
 const gzipped = (bytes) => gzipSync(bytes).length;
 

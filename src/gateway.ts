@@ -82,7 +82,7 @@ async function identifyCaller(c: Context<AppEnv>): Promise<Caller> {
   const authorization = request.headers.get("authorization");
   const member = route.bodyKey === undefined ? null : bodyKeyMember(route.bodyKey, authorization);
   const inBody = member === null ? undefined : await bodyKey(request, maxBytes, member);
-  const key = readApiKey(authorization, url, inBody?.key ?? null);
+  const key = readApiKey(authorization, url, inBody?.key ?? null, request.headers);
   refuseKeyElsewhere(key, request.headers, url);
   if (inBody !== undefined) refuseKeyInBody(key, inBody.body.body);
   guardSecretKey(c, key);

@@ -17,17 +17,34 @@
  */
 import { configOf, type Env } from "./config";
 import { GatewayError } from "./http/problem";
+import { countOf, formatCount } from "./http/plural";
 import { adoptKeyState, changeKey, type ChangeOutcome } from "./limiter/client";
-import { effectiveLimits, NO_OVERRIDES, type LimitOverrides } from "./policy/limits";
+import { NO_OVERRIDES, type LimitOverrides } from "./policy/limits";
+import { keyPlanOf, type PlanLimits, type PlanName } from "./policy/plans";
 import { effectiveScopes } from "./policy/authorize";
 import type { Scope } from "./policy/routes";
 import { auditStatement, type AuditEntry } from "./keys/audit";
 import { generateKey, keyPrefix, randomBase62, type KeyEnvironment, type KeyType } from "./keys/format";
 import { hashKey, indexKey, lookupKey } from "./keys/key-index";
-import { getKey, insertKeyStatement, loadKeyState, newRecord, withState, type KeyIdentity, type KeyRecord } from "./keys/key-records";
-import { beyondCeiling, overridesWithin, type Ceiling, type CeilingPart, type KeyOperation, type KeyState } from "./keys/key-state";
+import {
+  getKey,
+  getProject,
+  insertKeyStatement,
+  listKeys,
+  loadKeyState,
+  newRecord,
+  projectOfResult,
+  projectPlan,
+  setPlanStatement,
+  withState,
+  type KeyIdentity,
+  type KeyRecord,
+  type Project,
+} from "./keys/key-records";
+import { beyondCeiling, limitsOf, overridesWithin, type Ceiling, type CeilingPart, type KeyOperation, type KeyState } from "./keys/key-state";
 
 export { getKey as readKey, listKeys, getProject, listProjects, createProject, type KeyRecord, type Project } from "./keys/key-records";
+export { PLAN_NAMES, PLANS, customLimits, planLimits, type PlanName, type PlanLimits } from "./policy/plans";
 export { keyUsage, projectUsage, lastDays, type UsageDay, type KeyUsageDay } from "./limiter/usage";
 export { trafficSeries, projectTrafficByKey, lastMinutes, type TrafficCount } from "./limiter/usage";
 export { openHandoff, takeHandoff } from "./keys/handoffs";
@@ -77,10 +94,13 @@ export interface KeyChanges {
 export async function createKey(env: Env, input: NewKey, actor: Actor): Promise<{ record: KeyRecord; key: string }> {
   requireWithin(actor, input);
   const ceiling = await ceilingOf(env, actor);
-  // Limits cannot be asked for here: a new key gets the actor's where they are lower than its type's defaults.
-  const limits = ceiling === undefined ? NO_OVERRIDES : overridesWithin(input.type, ceiling);
+  const project = await getProject(env.DB, input.projectId);
+  if (project === null) throw new GatewayError("not_found", "No project has this id.");
+  const plan = keyPlanOf(projectPlan(project), input.type);
+  // Limits cannot be asked for here: a new key gets the actor's where they are lower than its plan's defaults.
+  const limits = ceiling === undefined ? NO_OVERRIDES : overridesWithin(plan, ceiling);
   const expiresAt = input.expiresAt === null ? null : Date.parse(input.expiresAt);
-  if (ceiling !== undefined && beyondCeiling({ type: input.type, expiresAt, limits }, ceiling).includes("expiry")) {
+  if (ceiling !== undefined && beyondCeiling({ expiresAt, limits, plan }, ceiling).includes("expiry")) {
     throw outlives(ceiling, "create");
   }
   const { key, identity } = await mint(env, input.type, input.environment, null);
@@ -97,6 +117,7 @@ export async function createKey(env: Env, input: NewKey, actor: Actor): Promise<
     allowedOrigins: input.type === "public" ? input.allowedOrigins : null,
     expiresAt,
     limits,
+    plan,
     rolledTo: null,
   };
   const capped = limits === NO_OVERRIDES ? {} : { limits };
@@ -106,7 +127,7 @@ export async function createKey(env: Env, input: NewKey, actor: Actor): Promise<
     auditStatement(env.DB, state.projectId, state.keyId, { ...actor.audit, details }),
   ]);
   await publish(env, state, identity.hash);
-  return { record: newRecord(state, identity), key };
+  return { record: newRecord(await catchUpPlan(env, state), identity), key };
 }
 
 async function mint(env: Env, type: KeyType, environment: KeyEnvironment, rolledFrom: string | null): Promise<{ key: string; identity: KeyIdentity }> {
@@ -173,7 +194,76 @@ export async function rollKey(
   const rolled = settled(outcome, "roll");
   const successor = (outcome as Extract<ChangeOutcome, { ok: true }>).successor!;
   await publish(env, successor, identity.hash);
-  return { record: newRecord(successor, identity), key, old: withState(old, rolled) };
+  return { record: newRecord(await catchUpPlan(env, successor), identity), key, old: withState(old, rolled) };
+}
+
+/**
+ * A key just brought into being (created, or a roll's replacement) took its project's plan as it
+ * was read before the key's row existed. A plan change in between sent its operation to every
+ * key D1 listed — perhaps before this one was there. So once the row is in D1, the project's plan
+ * is read again, and a newer revision is sent to the key: either the plan change listed the key,
+ * or this read comes after that change and sees it. The key ends on the latest plan either way.
+ */
+async function catchUpPlan(env: Env, state: KeyState): Promise<KeyState> {
+  const project = await getProject(env.DB, state.projectId);
+  if (project === null || project.plan_revision <= state.plan.revision) return state;
+  const outcome = await changeKey(env, { keyId: state.keyId, op: { kind: "plan", plan: keyPlanOf(projectPlan(project), state.type) } });
+  if (outcome.ok) return outcome.state;
+  // The key exists and its plaintext must reach the caller: answered on the plan it has, which the
+  // next plan call for the project brings up to date (keys behind the latest revision are sent it).
+  console.error(JSON.stringify({ level: "warn", msg: "new key: plan not caught up", key_id: state.keyId, refused: outcome.refused }));
+  return state;
+}
+
+/** How many keys a plan change sends its operation to at once. */
+const PLAN_FAN_OUT = 8;
+
+/**
+ * Puts a project on a plan, and every key of it on the plan's defaults (keys with limits of their
+ * own keep those). The project's row gets the next plan revision with its audit record (one D1
+ * batch); then each key that is not revoked and not yet on that revision gets a `plan` operation,
+ * applied by its object like any change: a key in use takes it on its next request, a busy key's
+ * leased events within LEASE_MS. Setting the plan a project is on changes nothing and only brings
+ * any key that missed the last change up to date, so a failed call is finished by sending it again.
+ */
+export async function setProjectPlan(
+  env: Env,
+  project: Project,
+  plan: { name: PlanName; limits: PlanLimits },
+  actor: Actor,
+): Promise<{ project: Project; keys: { total: number; updated: number } }> {
+  // Compared in D1, not with `project` as read earlier: another plan change may have come between.
+  const [updated] = await env.DB.batch([
+    setPlanStatement(env.DB, project.id, plan.name, plan.limits),
+    auditStatement(env.DB, project.id, null, { ...actor.audit, details: { plan: plan.name, limits: plan.limits } }, { onlyAfterChange: true }),
+  ]);
+  const current = projectOfResult(updated!) ?? (await getProject(env.DB, project.id)) ?? project;
+  const target = projectPlan(current);
+  const keys = (await listKeys(env.DB, project.id)).filter((key) => key.status !== "revoked");
+  const behind = keys.filter((key) => key.plan_revision < target.revision);
+  let failed = 0;
+  for (let start = 0; start < behind.length; start += PLAN_FAN_OUT) {
+    await Promise.all(
+      behind.slice(start, start + PLAN_FAN_OUT).map(async (key) => {
+        try {
+          const outcome = await changeKey(env, { keyId: key.id, op: { kind: "plan", plan: keyPlanOf(target, key.type) } });
+          // Revoked since the list: it needs no plan.
+          if (!outcome.ok && outcome.refused !== "revoked" && outcome.refused !== "not_found") failed++;
+        } catch (error) {
+          console.error(JSON.stringify({ level: "error", msg: "plan not sent to key", key_id: key.id, error: String(error) }));
+          failed++;
+        }
+      }),
+    );
+  }
+  if (failed > 0) {
+    throw new GatewayError(
+      "storage_unavailable",
+      `The project is on the ${current.plan} plan now, but ${countOf(failed, "key")} of ${formatCount(behind.length)} did not take it yet (the change could not be recorded). Send the same call again to finish: keys that have the plan are left as they are.`,
+      { headers: { "Retry-After": "2" } },
+    );
+  }
+  return { project: current, keys: { total: keys.length, updated: behind.length } };
 }
 
 async function change(env: Env, record: KeyRecord, op: KeyOperation, actor: Actor): Promise<KeyState> {
@@ -228,7 +318,7 @@ async function ceilingOf(env: Env, actor: Actor): Promise<Ceiling | undefined> {
   if (actor.keyId === undefined) return undefined;
   const own = await loadKeyState(env.DB, actor.keyId);
   if (own === null) throw new GatewayError("insufficient_permissions", "The key making this call has no record any more; use another key.");
-  return { expiresAt: own.expiresAt, limits: effectiveLimits(own.type, own.limits) };
+  return { expiresAt: own.expiresAt, limits: limitsOf(own) };
 }
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString();

@@ -251,10 +251,11 @@ describe("docs/ samples against the real local gateway", () => {
     const old = await newKey("public", "live", ["--allowed-origins", "https://app.example.com"]);
     const rotated = await bash("rotate-with-cli.sh", { PROJECT_ID: gateway.project, OLD_KEY_ID: old.id });
     expect(rotated.code, rotated.all).toBe(0);
-    const [shown, replacement, revoked] = jsonValues(rotated.stdout);
-    expect(shown).toMatchObject({ id: old.id, type: "public", environment: "live" });
-    expect(replacement).toMatchObject({ type: "public", environment: "live", allowed_origins: ["https://app.example.com"] });
-    expect(revoked).toMatchObject({ id: old.id, status: "revoked" });
+    const [replacement, usage, revoked] = jsonValues(rotated.stdout);
+    expect(replacement).toMatchObject({ type: "public", environment: "live", allowed_origins: ["https://app.example.com"], rolled_from: old.id });
+    expect(replacement.key).toMatch(/^pk_live_/);
+    expect(JSON.stringify(usage)).toContain(old.id);
+    expect(revoked).toMatchObject({ id: old.id, status: "revoked", rolled_to: replacement.id });
     const origin = { origin: "https://app.example.com" };
     expect((await event(old.key, { headers: origin })).json.code).toBe("revoked_api_key");
     expect((await event(replacement.key, { headers: origin })).status).toBe(200);
@@ -362,6 +363,18 @@ describe("docs/ samples against the real local gateway", () => {
     await keys("limits", quota.id, "--daily", "1");
     await event(quota.key);
     await event(quota.key);
+    // The same two refusals from a plan's limits rather than the key's own: a project of its own on a custom plan.
+    const planned = await keys("project", "create", "--name", "docs plan limits");
+    await keys("plan", planned.id, "custom", "--public-rate", "1", "--public-burst", "1", "--public-daily", "2");
+    const onPlan = await keys("create", "--project", planned.id, "--type", "public", "--env", "test", "--label", "docs plan key");
+    await event(onPlan.key);
+    await event(onPlan.key); // burst 1: rate_limited
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await event(onPlan.key);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await event(onPlan.key); // 2 a day: daily_quota_exceeded
+    // A key sent only as X-API-Key, which the gateway does not read.
+    await call("POST", "/v1/events", { headers: { "x-api-key": pk } });
     // Last: from here on this address is blocked for unknown keys for a minute.
     for (let i = 0; i < 40; i++) if ((await event("sk_test_Composite0Gateway0Test0Vector0120FBRzN")).status === 429) break;
 

@@ -57,6 +57,8 @@ export function describeEntry(entry: AuditRecord, keys: ReadonlyMap<string, KeyN
   switch (entry.action) {
     case "project.create":
       return { verb: typeof details.name === "string" ? `Created the project '${details.name}'` : "Created the project", rest: "", actor };
+    case "project.plan":
+      return { verb: typeof details.plan === "string" ? `Moved the project to the ${details.plan} plan` : "Changed the project's plan", rest: "", actor };
     case "key.create": {
       const kind = [details.type, details.environment].filter((part) => typeof part === "string").join(" ");
       const scopes = list(details.scopes);

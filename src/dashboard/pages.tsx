@@ -5,10 +5,12 @@
  */
 import type { FC } from "hono/jsx";
 import type { AuditRecord, KeyRecord, TrafficCount } from "../lifecycle";
+import { countOf } from "../http/plural";
 import { SCOPES } from "../policy/routes";
 import { describeEntry, type KeyName } from "./activity";
 import { count, KeyLink, permissions, RevokeForm, RollForm, Status, TodayAgainstQuota, Countdown, when } from "./components";
 import type { Offers } from "./offers";
+import { PlanLimits } from "./plan";
 import type { Rotation } from "./rotation";
 import { RotationSummary } from "./rotation-page";
 import type { Unusual } from "./unusual";
@@ -296,7 +298,10 @@ export const KeyPage: FC<KeyPageProps> = ({ record, days, minutes, offers, unusu
         <dd>
           <Status record={record} unusual={unusual} />
         </dd>
-        {/* The project's plan, which sets these defaults, is shown with them (plans: the other half of issue 16). */}
+        <dt>Plan</dt>
+        <dd>
+          <PlanLimits record={record} />
+        </dd>
         <dt>Limits</dt>
         <dd data-limits>
           {count(record.limits.rate)} per second, burst {count(record.limits.burst)}, {count(record.limits.daily)} per day (UTC)
@@ -307,7 +312,7 @@ export const KeyPage: FC<KeyPageProps> = ({ record, days, minutes, offers, unusu
         </dd>
         <dt>Created</dt>
         <dd>
-          {when(record.created_at)} ({record.age_days} days ago)
+          {when(record.created_at)} ({countOf(record.age_days, "day")} ago)
         </dd>
         <dt>Expires</dt>
         <dd>

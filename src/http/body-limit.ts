@@ -10,6 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import { configOf } from "../config";
 import type { AppEnv } from "../context";
 import { GatewayError } from "./problem";
+import { countOf } from "./plural";
 
 /** One hono bodyLimit per limit in use (MAX_BODY_BYTES is fixed per deployment; tests vary it). */
 const limiters = new Map<number, MiddlewareHandler>();
@@ -20,7 +21,7 @@ function limiterFor(maxBytes: number): MiddlewareHandler {
     limiter = bodyLimit({
       maxSize: maxBytes,
       onError: () => {
-        throw new GatewayError("payload_too_large", `The request body is larger than ${maxBytes} bytes. These calls take a small JSON object: send only its fields.`);
+        throw new GatewayError("payload_too_large", `The request body is larger than ${countOf(maxBytes, "byte")}. These calls take a small JSON object: send only its fields.`);
       },
     });
     limiters.set(maxBytes, limiter);

@@ -8,7 +8,7 @@ import { randomBase62, type KeyEnvironment } from "./format";
 export interface AuditEntry {
   /** `key_…` of the calling key, or "operator". */
   actor: string;
-  action: "project.create" | "key.create" | "key.update" | "key.limits" | "key.roll" | "key.revoke";
+  action: "project.create" | "project.plan" | "key.create" | "key.update" | "key.limits" | "key.roll" | "key.revoke";
   ip: string | null;
   /** Changed fields; must never hold a key or a hash. */
   details?: Record<string, unknown>;

@@ -13,10 +13,18 @@ const SURROUNDING_WHITESPACE = /^\s|\s$|[\r\n]/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /**
+ * Headers other APIs take a key from and this gateway does not read. A key sent only there would
+ * otherwise get a bare "no API key" answer, and the client would not learn why (issue 16).
+ */
+const UNREAD_KEY_HEADERS = ["x-api-key"] as const;
+
+/**
  * The one key presented, or a GatewayError (missing, whitespace, malformed scheme, ambiguous).
  * `bodyKey`: the key an outside SDK put in the JSON body, on the routes that take one (body-credential.ts).
+ * `headers`, when given, only lets the missing-key answer say that a key header we do not read
+ * was sent; what it holds is never read or quoted.
  */
-export function readApiKey(authorization: string | null, url: URL, bodyKey: string | null = null): string {
+export function readApiKey(authorization: string | null, url: URL, bodyKey: string | null = null, headers?: Headers): string {
   const candidates: string[] = [];
   if (authorization !== null && authorization !== "") {
     if (authorization.includes(",")) candidates.push(...keysFromRepeatedAuthorization(authorization));
@@ -27,12 +35,7 @@ export function readApiKey(authorization: string | null, url: URL, bodyKey: stri
   }
   if (bodyKey !== null) candidates.push(bodyKey);
   const first = candidates[0];
-  if (first === undefined) {
-    throw new GatewayError(
-      "missing_api_key",
-      "No API key was presented. Send it as `Authorization: Bearer <key>` (preferred) or `?api_key=<key>`.",
-    );
-  }
+  if (first === undefined) throw missingKey(headers);
   for (const candidate of candidates) {
     if (SURROUNDING_WHITESPACE.test(candidate)) {
       throw new GatewayError(
@@ -48,6 +51,17 @@ export function readApiKey(authorization: string | null, url: URL, bodyKey: stri
     );
   }
   return first;
+}
+
+function missingKey(headers: Headers | undefined): GatewayError {
+  const unread = headers === undefined ? undefined : UNREAD_KEY_HEADERS.find((name) => headers.has(name));
+  if (unread === undefined) {
+    return new GatewayError("missing_api_key", "No API key was presented. Send it as `Authorization: Bearer <key>` (preferred) or `?api_key=<key>`.");
+  }
+  return new GatewayError(
+    "missing_api_key",
+    "The X-API-Key header is not read here, so no API key was presented. Send the key as `Authorization: Bearer <key>` (preferred), `Authorization: Basic base64(<key>:)`, or `?api_key=<key>`, and drop X-API-Key.",
+  );
 }
 
 /** A key pasted on its own (the dashboard's sign-in form): missing and whitespace as the API answers them. */

@@ -8,6 +8,7 @@
  */
 import { effectiveLimits, type LimitOverrides } from "../policy/limits";
 import type { Limits } from "../policy/limits";
+import { defaultKeyPlan, DEFAULT_PROJECT_PLAN, PLANS, type KeyPlan, type PlanLimits, type PlanName, type ProjectPlan } from "../policy/plans";
 import type { Scope } from "../policy/routes";
 import { auditStatement, type AuditEntry } from "./audit";
 import { randomBase62, type KeyEnvironment, type KeyType } from "./format";
@@ -17,6 +18,33 @@ export interface Project {
   id: string;
   name: string;
   created_at: string;
+  /** The plan that sets its keys' default limits (policy/plans.ts). */
+  plan: PlanName;
+  /** The plan's default limits per key type. */
+  limits: PlanLimits;
+  /** Grows by one with each plan change; a key's object takes a plan only from a newer revision. */
+  plan_revision: number;
+}
+
+interface ProjectRow {
+  id: string;
+  name: string;
+  created_at: string;
+  plan: PlanName;
+  plan_limits: string | null;
+  plan_revision: number;
+}
+
+const PROJECT_COLUMNS = "id, name, created_at, plan, plan_limits, plan_revision";
+
+function toProject({ plan_limits, ...row }: ProjectRow): Project {
+  const limits = row.plan === "custom" ? (JSON.parse(plan_limits!) as PlanLimits) : PLANS[row.plan];
+  return { ...row, limits };
+}
+
+/** The plan a project is on, as its keys take it. */
+export function projectPlan(project: Project): ProjectPlan {
+  return { name: project.plan, limits: project.limits, revision: project.plan_revision };
 }
 
 /** A key as shown to operators and users: never the plaintext, never the hash. */
@@ -43,9 +71,14 @@ export interface KeyRecord {
   /** The key this one was rolled into, and the key it replaced. */
   rolled_to: string | null;
   rolled_from: string | null;
-  /** The limits in force: the type's defaults unless an operator overrode them. */
+  /** The limits in force: the plan's defaults for the key's type, where an operator did not override them. */
   limits: Limits;
   limit_overrides: LimitOverrides;
+  /** The project's plan as the key's object last took it (policy/plans.ts). */
+  plan: PlanName;
+  /** That plan's defaults for this key's type, and the plan revision they are from. */
+  plan_limits: Limits;
+  plan_revision: number;
   /** The version of the key's state this record shows (key-state.ts). */
   version: number;
 }
@@ -83,10 +116,12 @@ interface KeyRow {
   rolled_to: string | null;
   rolled_from: string | null;
   version: number;
+  /** JSON KeyPlan; NULL for a key recorded before plans (the default plan, revision 0). */
+  plan: string | null;
 }
 
 const KEY_COLUMNS =
-  "id, project_id, type, environment, label, scopes, allowed_origins, prefix, last4, status, created_at, expires_at, revoked_at, last_used_at, rate_limit, burst_limit, daily_quota, rolled_to, rolled_from, version";
+  "id, project_id, type, environment, label, scopes, allowed_origins, prefix, last4, status, created_at, expires_at, revoked_at, last_used_at, rate_limit, burst_limit, daily_quota, rolled_to, rolled_from, version, plan";
 
 const DAY_MS = 86_400_000;
 const iso = (ms = Date.now()) => new Date(ms).toISOString();
@@ -94,8 +129,11 @@ const parseList = <T>(json: string | null): T[] | null => (json === null ? null 
 const listJson = (list: readonly string[] | null) => (list === null ? null : JSON.stringify(list));
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
-function toRecord({ rate_limit, burst_limit, daily_quota, ...row }: KeyRow, now = Date.now()): KeyRecord {
+const planOfRow = (row: Pick<KeyRow, "plan" | "type">): KeyPlan => (row.plan === null ? defaultKeyPlan(row.type) : (JSON.parse(row.plan) as KeyPlan));
+
+function toRecord({ rate_limit, burst_limit, daily_quota, plan: planJson, ...row }: KeyRow, now = Date.now()): KeyRecord {
   const overrides: LimitOverrides = { rate: rate_limit, burst: burst_limit, daily: daily_quota };
+  const plan = planOfRow({ plan: planJson, type: row.type });
   const expired = row.expires_at !== null && Date.parse(row.expires_at) <= now;
   const ageDays = Math.max(0, Math.floor((now - Date.parse(row.created_at)) / DAY_MS));
   return {
@@ -106,8 +144,11 @@ function toRecord({ rate_limit, burst_limit, daily_quota, ...row }: KeyRow, now 
     display: `${row.prefix}…${row.last4}`,
     age_days: ageDays,
     rotation_due: row.status !== "revoked" && !expired && ageDays >= ROTATION_DAYS,
-    limits: effectiveLimits(row.type, overrides),
+    limits: effectiveLimits(plan.limits, overrides),
     limit_overrides: overrides,
+    plan: plan.name,
+    plan_limits: plan.limits,
+    plan_revision: plan.revision,
   };
 }
 
@@ -126,6 +167,7 @@ export function stateOf(record: KeyRecord): KeyState {
     expiresAt: record.expires_at === null ? null : Date.parse(record.expires_at),
     allowedOrigins: record.allowed_origins,
     limits: record.limit_overrides,
+    plan: { name: record.plan, revision: record.plan_revision, limits: record.plan_limits },
     rolledTo: record.rolled_to,
   };
 }
@@ -158,6 +200,7 @@ function rowOf(state: KeyState): Omit<KeyRow, "prefix" | "last4" | "created_at" 
     daily_quota: state.limits.daily,
     rolled_to: state.rolledTo,
     version: state.version,
+    plan: JSON.stringify(state.plan),
   };
 }
 
@@ -174,7 +217,8 @@ export function newRecord(state: KeyState, identity: KeyIdentity): KeyRecord {
 }
 
 export async function createProject(db: D1Database, name: string, audit: AuditEntry): Promise<Project> {
-  const project = { id: "proj_" + randomBase62(20), name, created_at: iso() };
+  const { name: plan, limits, revision } = DEFAULT_PROJECT_PLAN;
+  const project: Project = { id: "proj_" + randomBase62(20), name, created_at: iso(), plan, limits, plan_revision: revision };
   await db.batch([
     db.prepare("INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)").bind(project.id, project.name, project.created_at),
     auditStatement(db, project.id, null, { ...audit, details: { name } }),
@@ -183,12 +227,33 @@ export async function createProject(db: D1Database, name: string, audit: AuditEn
 }
 
 export async function getProject(db: D1Database, id: string): Promise<Project | null> {
-  return db.prepare("SELECT id, name, created_at FROM projects WHERE id = ?1").bind(id).first<Project>();
+  const row = await db.prepare(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = ?1`).bind(id).first<ProjectRow>();
+  return row === null ? null : toProject(row);
 }
 
 export async function listProjects(db: D1Database): Promise<Project[]> {
-  const { results } = await db.prepare("SELECT id, name, created_at FROM projects ORDER BY created_at").all<Project>();
-  return results;
+  const { results } = await db.prepare(`SELECT ${PROJECT_COLUMNS} FROM projects ORDER BY created_at`).all<ProjectRow>();
+  return results.map(toProject);
+}
+
+/**
+ * The statement that puts a project on a plan, as the next revision, RETURNING the project as it
+ * is then — unless it is on that very plan already: then it changes and returns nothing. Named
+ * plans store no limits: PLANS holds them. Batched with its audit record.
+ */
+export function setPlanStatement(db: D1Database, projectId: string, plan: PlanName, limits: PlanLimits): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE projects SET plan = ?2, plan_limits = ?3, plan_revision = plan_revision + 1
+       WHERE id = ?1 AND (plan IS NOT ?2 OR plan_limits IS NOT ?3) RETURNING ${PROJECT_COLUMNS}`,
+    )
+    .bind(projectId, plan, plan === "custom" ? JSON.stringify(limits) : null);
+}
+
+/** The project of a setPlanStatement's result (null: no such project, or no change). */
+export function projectOfResult(result: D1Result): Project | null {
+  const row = (result.results as ProjectRow[])[0];
+  return row === undefined ? null : toProject(row);
 }
 
 export async function getKey(db: D1Database, id: string): Promise<KeyRecord | null> {
@@ -223,8 +288,8 @@ export function insertKeyStatement(db: D1Database, state: KeyState, identity: Ke
   return db
     .prepare(
       `INSERT INTO api_keys (id, project_id, key_hash, type, environment, label, scopes, allowed_origins, prefix, last4, status,
-                             created_at, expires_at, rate_limit, burst_limit, daily_quota, rolled_from, version)
-       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18 ${onlyAfterChange ? "WHERE changes() = 1" : ""}`,
+                             created_at, expires_at, rate_limit, burst_limit, daily_quota, rolled_from, version, plan)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19 ${onlyAfterChange ? "WHERE changes() = 1" : ""}`,
     )
     .bind(
       row.id,
@@ -245,6 +310,7 @@ export function insertKeyStatement(db: D1Database, state: KeyState, identity: Ke
       row.daily_quota,
       identity.rolledFrom,
       row.version,
+      row.plan,
     );
 }
 
@@ -258,7 +324,7 @@ export function recordStateStatement(db: D1Database, state: KeyState, over: "new
   return db
     .prepare(
       `UPDATE api_keys SET status = ?2, revoked_at = ?3, label = ?4, scopes = ?5, allowed_origins = ?6, expires_at = ?7,
-                           rate_limit = ?8, burst_limit = ?9, daily_quota = ?10, rolled_to = ?11, version = ?12
+                           rate_limit = ?8, burst_limit = ?9, daily_quota = ?10, rolled_to = ?11, version = ?12, plan = ?13
        WHERE id = ?1 AND version ${over === "newer" ? "<" : "<="} ?12`,
     )
     .bind(
@@ -274,5 +340,6 @@ export function recordStateStatement(db: D1Database, state: KeyState, over: "new
       row.daily_quota,
       row.rolled_to,
       row.version,
+      row.plan,
     );
 }

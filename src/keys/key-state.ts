@@ -16,7 +16,8 @@
  */
 import { effectiveScopes } from "../policy/authorize";
 import type { Scope } from "../policy/routes";
-import { effectiveLimits, NO_OVERRIDES, type LimitOverrides, type Limits } from "../policy/limits";
+import { effectiveLimits, type LimitOverrides, type Limits } from "../policy/limits";
+import { defaultKeyPlan, type KeyPlan } from "../policy/plans";
 import type { KeyEnvironment, KeyType } from "./format";
 
 export interface KeyState {
@@ -37,8 +38,13 @@ export interface KeyState {
   allowedOrigins: string[] | null;
   /** Epoch milliseconds, or null for a key that does not expire. */
   expiresAt: number | null;
-  /** Operator overrides of the type's default limits (null keeps the default). */
+  /** Operator overrides of the plan's default limits (null keeps the default). */
   limits: LimitOverrides;
+  /**
+   * The project's plan for this key's type, as of the plan revision this object last took: the
+   * defaults that `limits` override. Changed only by a `plan` operation of a newer revision.
+   */
+  plan: KeyPlan;
   /** The key this one was rolled into (a key is rolled once). */
   rolledTo: string | null;
 }
@@ -55,7 +61,12 @@ export type KeyOperation =
    * Points the key at its replacement and lets it expire at `expiresAt` (or sooner, if it already
    * would). `ceiling`: the rolling key's, which the replacement may not exceed.
    */
-  | { kind: "roll"; to: string; expiresAt: number; ceiling?: Ceiling };
+  | { kind: "roll"; to: string; expiresAt: number; ceiling?: Ceiling }
+  /**
+   * The project's plan changed: its defaults for this key's type. Taken only over an older
+   * revision, so plan changes arriving out of order leave the latest in force.
+   */
+  | { kind: "plan"; plan: KeyPlan };
 
 /** The most a key that a key creates or rolls to may have: no later expiry, no higher limits. */
 export interface Ceiling {
@@ -67,18 +78,27 @@ export interface Ceiling {
 /** What of a new key would exceed a ceiling. */
 export type CeilingPart = "expiry" | keyof Limits;
 
-/** The parts of a new key (its expiry, its limits) above the ceiling; empty when it is within. */
-export function beyondCeiling(key: Pick<KeyState, "type" | "expiresAt" | "limits">, ceiling: Ceiling): CeilingPart[] {
+/**
+ * The parts of a new key (its expiry, its limits) above the ceiling; empty when it is within.
+ * Judged on the limits in force now, plan included. A later plan change moves the plan's
+ * defaults for every key of the project alike: that is the operator's decision, not a key's.
+ */
+export function beyondCeiling(key: Pick<KeyState, "expiresAt" | "limits" | "plan">, ceiling: Ceiling): CeilingPart[] {
   const beyond: CeilingPart[] = [];
   if (ceiling.expiresAt !== null && (key.expiresAt === null || key.expiresAt > ceiling.expiresAt)) beyond.push("expiry");
-  const limits = effectiveLimits(key.type, key.limits);
+  const limits = limitsOf(key);
   for (const part of ["rate", "burst", "daily"] as const) if (limits[part] > ceiling.limits[part]) beyond.push(part);
   return beyond;
 }
 
-/** The overrides that keep a new key of `type` within the ceiling's limits (its defaults where they already are). */
-export function overridesWithin(type: KeyType, ceiling: Ceiling): LimitOverrides {
-  const defaults = effectiveLimits(type, NO_OVERRIDES);
+/** The limits in force for a key: its own overrides, its plan's defaults elsewhere. */
+export function limitsOf(key: Pick<KeyState, "limits" | "plan">): Limits {
+  return effectiveLimits(key.plan.limits, key.limits);
+}
+
+/** The overrides that keep a new key on `plan` within the ceiling's limits (its plan's defaults where they already are). */
+export function overridesWithin(plan: KeyPlan, ceiling: Ceiling): LimitOverrides {
+  const defaults = plan.limits;
   const capped = (part: keyof Limits) => (ceiling.limits[part] < defaults[part] ? ceiling.limits[part] : null);
   return { rate: capped("rate"), burst: capped("burst"), daily: capped("daily") };
 }
@@ -138,10 +158,12 @@ function nextState(state: KeyState, op: KeyOperation, now: number): KeyState | O
       if (state.rolledTo !== null) return { refused: "already_rolled", rolledTo: state.rolledTo };
       if (op.ceiling !== undefined) {
         // The replacement has this key's settings as they are now, its expiry included (KeyLimiter's successorOf).
-        const beyond = beyondCeiling({ type: state.type, expiresAt: state.expiresAt, limits: state.limits }, op.ceiling);
+        const beyond = beyondCeiling(state, op.ceiling);
         if (beyond.length > 0) return { refused: "beyond_ceiling", beyond };
       }
       return { ...state, rolledTo: op.to, expiresAt: earlier(state.expiresAt, op.expiresAt) };
+    case "plan":
+      return op.plan.revision > state.plan.revision ? { ...state, plan: op.plan } : state;
   }
 }
 
@@ -163,8 +185,18 @@ export function sameState(a: KeyState, b: KeyState): boolean {
     a.limits.rate === b.limits.rate &&
     a.limits.burst === b.limits.burst &&
     a.limits.daily === b.limits.daily &&
+    a.plan.name === b.plan.name &&
+    a.plan.revision === b.plan.revision &&
+    a.plan.limits.rate === b.plan.limits.rate &&
+    a.plan.limits.burst === b.plan.limits.burst &&
+    a.plan.limits.daily === b.plan.limits.daily &&
     a.rolledTo === b.rolledTo
   );
+}
+
+/** A state as stored before plans existed has none: it is on the default plan, revision 0. */
+export function withPlan(state: KeyState): KeyState {
+  return state.plan === undefined ? { ...state, plan: defaultKeyPlan(state.type) } : state;
 }
 
 function sameList(a: readonly string[] | null, b: readonly string[] | null): boolean {

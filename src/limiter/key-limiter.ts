@@ -34,7 +34,7 @@ import { configOf, type Env } from "../config";
 import type { ErrorCode } from "../http/problem";
 import { auditStatement, type AuditEntry } from "../keys/audit";
 import { insertKeyStatement, loadKeyState, recordStateStatement, type KeyIdentity } from "../keys/key-records";
-import { applyOperation, sameState, type KeyOperation, type KeyState, type OperationRefusal } from "../keys/key-state";
+import { applyOperation, limitsOf, sameState, withPlan, type KeyOperation, type KeyState, type OperationRefusal } from "../keys/key-state";
 import { authorize, effectiveScopes, type Need } from "../policy/authorize";
 import { fullBucket, secondsUntilMidnight, secondsUntilTokens, utcDay, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
@@ -42,6 +42,7 @@ import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeR
 import type { LeaseGrant } from "./leases";
 import { effectiveLimits } from "../policy/limits";
 import { emptyTally, minuteLabel, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
+import { overLimitDetail } from "../policy/plans";
 
 export interface AdmitRequest {
   keyId: string;
@@ -80,8 +81,11 @@ export type AdmitDecision =
 export interface KeyChange {
   keyId: string;
   op: KeyOperation;
-  /** Written to the audit log in the same D1 batch as the change. */
-  audit: AuditEntry;
+  /**
+   * Written to the audit log in the same D1 batch as the change. None for a plan change: the
+   * project's own audit entry records it once, not once per key.
+   */
+  audit?: AuditEntry;
   /** The caller's effective scopes: a key that can do more is not the caller's to change. */
   within?: readonly string[];
   /** A roll's new key: its identity (the state is the old key's settings, taken here). */
@@ -157,7 +161,8 @@ export class KeyLimiter extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.state = ctx.storage.kv.get<KeyState>(STATE);
+    const stored = ctx.storage.kv.get<KeyState>(STATE);
+    this.state = stored === undefined ? undefined : withPlan(stored);
     this.unrecorded = ctx.storage.kv.get<AuditEntry>(UNRECORDED);
     if (ctx.storage.kv.get(LEGACY_POLICY) !== undefined) ctx.storage.kv.delete(LEGACY_POLICY);
     const usage = ctx.storage.kv.get<UsageState>(USAGE);
@@ -197,7 +202,7 @@ export class KeyLimiter extends DurableObject<Env> {
     }
     const now = Date.now();
     const refusal = authorize(state, request.need, request.origin, now);
-    const limits = effectiveLimits(state.type, state.limits);
+    const limits = limitsOf(state);
     const ledger = this.ledgerAt(limits, now);
     const day = utcDay(now);
     const count = this.dayCount(day);
@@ -224,9 +229,7 @@ export class KeyLimiter extends DurableObject<Env> {
       return {
         ok: false,
         code: dailyExhausted ? "daily_quota_exceeded" : "rate_limited",
-        detail: dailyExhausted
-          ? `This key has used its ${limits.daily} requests for today (UTC). The quota resets at 00:00 UTC; ask for a higher quota if you need one.`
-          : `This key is over its rate limit of ${limits.rate} requests per second (burst ${limits.burst}). Retry after the Retry-After seconds, with exponential backoff.`,
+        detail: overLimitDetail(violated, limits, state.limits, state.plan.name),
         rate: this.snapshot(limits, count, now),
         violated,
         retryAfter: dailyExhausted ? secondsUntilMidnight(now) : secondsUntilTokens(ledger.bucket, limits),
@@ -252,7 +255,7 @@ export class KeyLimiter extends DurableObject<Env> {
     const refused: RenewAnswer = { granted: false };
     if (state === null) return JSON.stringify(refused);
     const now = Date.now();
-    const limits = effectiveLimits(state.type, state.limits);
+    const limits = limitsOf(state);
     const ledger = this.ledgerAt(limits, now);
     const day = utcDay(now);
     const count = this.dayCount(day);
@@ -295,6 +298,8 @@ export class KeyLimiter extends DurableObject<Env> {
       policy: { type, status, scopes, expiresAt, allowedOrigins },
       scopes: effectiveScopes(state),
       limits,
+      // The isolate's own 429s from the lease say what the object's would (plan, the key's own limits).
+      refusals: { burst: overLimitDetail("burst", limits, state.limits, state.plan.name), daily: overLimitDetail("daily", limits, state.limits, state.plan.name) },
       bucketTokens: this.ledger!.bucket.tokens,
       dayUsed: count.requests + reservedOn(this.ledger!, utcDay(answer.expiresAt)),
     };
@@ -351,7 +356,7 @@ export class KeyLimiter extends DurableObject<Env> {
 
   /** A key just created hands its object the state D1 recorded, saving its first request a D1 read. */
   adopt(state: KeyState): void {
-    if (this.state === undefined) this.store(state);
+    if (this.state === undefined) this.store(withPlan(state));
   }
 
   /** The state this object holds for its key (null: none yet — it reads D1 on first use). */

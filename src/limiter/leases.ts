@@ -38,6 +38,8 @@ export interface LeaseGrant {
   policy: KeyPolicy;
   scopes: readonly string[];
   limits: Limits;
+  /** The details of the object's 429s for this key (the plan named), given again by a 429 from the lease. */
+  refusals: Readonly<Record<"burst" | "daily", string>>;
   /** The object's bucket (tokens not lent out) and today's count and reservations, for the headers. */
   bucketTokens: number;
   dayUsed: number;
@@ -51,6 +53,7 @@ export interface HeldLease {
   policy: KeyPolicy;
   scopes: readonly string[];
   limits: Limits;
+  refusals: LeaseGrant["refusals"];
   /** Tokens granted on this lease so far, and used here so far (running totals, as reported). */
   granted: number;
   used: number;
@@ -171,6 +174,7 @@ export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, g
     policy: grant.policy,
     scopes: grant.scopes,
     limits: grant.limits,
+    refusals: grant.refusals,
     bucketTokens: grant.bucketTokens,
     dayUsedAtGrant: grant.dayUsed,
     starved: grant.short,
@@ -207,7 +211,7 @@ export function useLease(lease: HeldLease, need: Need, origin: string | null, no
     return {
       ok: false,
       code: "daily_quota_exceeded",
-      detail: `This key has used its ${lease.limits.daily} requests for today (UTC). The quota resets at 00:00 UTC; ask for a higher quota if you need one.`,
+      detail: lease.refusals.daily,
       rate,
       violated: "daily",
       retryAfter: secondsUntilMidnight(now),
@@ -216,7 +220,7 @@ export function useLease(lease: HeldLease, need: Need, origin: string | null, no
   return {
     ok: false,
     code: "rate_limited",
-    detail: `This key is over its rate limit of ${lease.limits.rate} requests per second (burst ${lease.limits.burst}). Retry after the Retry-After seconds, with exponential backoff.`,
+    detail: lease.refusals.burst,
     rate,
     violated: "burst",
     retryAfter: Math.max(1, Math.ceil(1 / lease.limits.rate)),

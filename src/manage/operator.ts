@@ -1,7 +1,7 @@
 /**
  * Operator API (API.md §6): `/_operator/*`, authenticated by the OPERATOR_TOKEN secret and
- * compared in constant time. Creates projects and their first keys, lists, changes and revokes
- * keys, sets per-key limits, reads the audit log. Deny by default: with no OPERATOR_TOKEN
+ * compared in constant time. Creates projects and their first keys, sets a project's plan, lists,
+ * changes, rolls and revokes keys, sets per-key limits, reads usage and the audit log. Deny by default: with no OPERATOR_TOKEN
  * configured every call is refused, and plain HTTP to a non-local host is refused before the
  * token is looked at (403 https_required, as on the API).
  */
@@ -16,19 +16,29 @@ import { configOf } from "../config";
 import {
   createKey,
   createProject,
+  customLimits,
   getProject,
+  keyUsage,
+  lastDays,
   listAudit,
   listKeys,
   listProjects,
+  planLimits,
+  projectUsage,
   readKey,
   revokeKey,
+  rollKey,
   setKeyLimits,
+  setProjectPlan,
   updateKey,
   type Actor,
   type AuditEntry,
   type KeyRecord,
+  type Project,
 } from "../lifecycle";
-import { keyChangesBody, limitChangesBody, operatorNewKeyBody, toKeyChanges, toNewKey } from "./schemas";
+import { keyChangesBody, limitChangesBody, operatorNewKeyBody, planBody, rollBody, toKeyChanges, toNewKey } from "./schemas";
+import { MAX_USAGE_DAYS } from "./api/v1_api_keys_usage";
+import { day, usageRange } from "./api/v1_usage";
 import { requireJsonBody, validate } from "./validation";
 
 const OPERATOR_CHALLENGE = 'Bearer realm="composite-operator"';
@@ -51,6 +61,15 @@ const requireOperator: MiddlewareHandler<AppEnv> = async function requireOperato
 const newProject = z.strictObject({ name: z.string().trim().min(1).max(200) });
 const projectQuery = z.object({ project_id: z.string().min(1) });
 const auditQuery = projectQuery.extend({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+const projectUsageQuery = projectQuery.extend({ from: day.optional(), to: day.optional() });
+const usageQuery = z.object({
+  days: z.coerce
+    .number({ error: "must be a whole number of days" })
+    .int({ error: "must be a whole number of days" })
+    .min(1, { error: "must be at least 1" })
+    .max(MAX_USAGE_DAYS, { error: `must be at most ${MAX_USAGE_DAYS}` })
+    .default(30),
+});
 
 /** The operator may change any key; only the audit entry says who did. */
 function byOperator(c: Context<AppEnv>, action: AuditEntry["action"]): Actor {
@@ -72,6 +91,14 @@ export const operatorApi = new Hono<AppEnv>()
     return c.json(await createProject(c.env.DB, c.req.valid("json").name, byOperator(c, "project.create").audit), 201);
   })
   .get("/projects", async (c) => c.json({ data: await listProjects(c.env.DB) }))
+  .get("/projects/:id", async (c) => c.json(await existingProject(c)))
+  .put("/projects/:id/plan", validate("json", planBody), async (c) => {
+    const project = await existingProject(c);
+    const body = c.req.valid("json");
+    const limits = body.plan === "custom" ? customLimits(project.limits, body.limits!) : planLimits(body.plan, null);
+    const { project: now, keys } = await setProjectPlan(c.env, project, { name: body.plan, limits }, byOperator(c, "project.plan"));
+    return c.json({ ...now, keys });
+  })
   .post("/keys", validate("json", operatorNewKeyBody), async (c) => {
     const { project_id, ...body } = c.req.valid("json");
     await requireProject(c, project_id);
@@ -92,7 +119,23 @@ export const operatorApi = new Hono<AppEnv>()
   .put("/keys/:id/limits", validate("json", limitChangesBody), async (c) => {
     return c.json(await setKeyLimits(c.env, await existingKey(c), c.req.valid("json"), byOperator(c, "key.limits")));
   })
+  .post("/keys/:id/roll", validate("json", rollBody), async (c) => {
+    const rolled = await rollKey(c.env, await existingKey(c), c.req.valid("json").expires_in, byOperator(c, "key.roll"));
+    c.header("cache-control", "no-store");
+    return c.json({ ...rolled.record, key: rolled.key }, 201);
+  })
+  .get("/keys/:id/usage", validate("query", usageQuery), async (c) => {
+    const record = await existingKey(c);
+    const { from, to } = lastDays(c.req.valid("query").days);
+    return c.json({ key_id: record.id, data: await keyUsage(c.env.DB, record.id, from, to), last_used_at: record.last_used_at });
+  })
   .delete("/keys/:id", async (c) => c.json(await revokeKey(c.env, await existingKey(c), byOperator(c, "key.revoke"))))
+  .get("/usage", validate("query", projectUsageQuery), async (c) => {
+    const { project_id, ...range } = c.req.valid("query");
+    await requireProject(c, project_id);
+    const { from, to } = usageRange(range);
+    return c.json({ from, to, data: await projectUsage(c.env.DB, project_id, from, to, null) });
+  })
   .get("/audit", validate("query", auditQuery), async (c) => {
     const { project_id, limit } = c.req.valid("query");
     await requireProject(c, project_id);
@@ -104,6 +147,14 @@ async function requireProject(c: Context<AppEnv>, projectId: string): Promise<vo
   if ((await getProject(c.env.DB, projectId)) === null) {
     throw new GatewayError("not_found", "No project has this id. List projects with `npm run keys -- project list`, or create one with `npm run keys -- project create`.");
   }
+}
+
+async function existingProject(c: Context<AppEnv>): Promise<Project> {
+  const project = await getProject(c.env.DB, c.req.param("id")!);
+  if (project === null) {
+    throw new GatewayError("not_found", "No project has this id. List projects with `npm run keys -- project list`.");
+  }
+  return project;
 }
 
 async function existingKey(c: Context<AppEnv>): Promise<KeyRecord> {

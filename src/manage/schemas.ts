@@ -7,6 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { GatewayError } from "../http/problem";
 import type { KeyChanges, KeyRecord, NewKey } from "../lifecycle";
 import { SCOPES } from "../policy/routes";
+import { MAX_LIMITS, PLAN_NAMES } from "../policy/plans";
 
 export const scopeSchema = z.enum(SCOPES, {
   error: () => `unknown scope; valid scopes are ${SCOPES.join(", ")}`,
@@ -77,8 +78,29 @@ export const keyChangesBody = z
 
 const limit = (max: number) => z.number().int().positive().max(max).nullable().optional();
 export const limitChangesBody = z
-  .strictObject({ rate: limit(1_000_000), burst: limit(10_000_000), daily: limit(1_000_000_000) })
+  .strictObject({ rate: limit(MAX_LIMITS.rate), burst: limit(MAX_LIMITS.burst), daily: limit(MAX_LIMITS.daily) })
   .refine((changes) => Object.keys(changes).length > 0, { message: "name at least one of rate, burst, daily (null restores the default)" });
+
+const planLimit = (max: number) => z.number().int().positive().max(max).optional();
+const planTypeLimits = z.strictObject({ rate: planLimit(MAX_LIMITS.rate), burst: planLimit(MAX_LIMITS.burst), daily: planLimit(MAX_LIMITS.daily) });
+
+/**
+ * PUT /_operator/projects/:id/plan. A named plan takes no limits; `custom` takes limits per key
+ * type, and what it leaves out stays as the project has it now.
+ */
+export const planBody = z
+  .strictObject({
+    plan: z.enum(PLAN_NAMES, { error: `must be one of ${PLAN_NAMES.join(", ")}` }),
+    limits: z.strictObject({ public: planTypeLimits.optional(), secret: planTypeLimits.optional() }).optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.plan !== "custom" && body.limits !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["limits"], message: `the ${body.plan} plan's limits are fixed; limits apply to the custom plan only` });
+    }
+    if (body.plan === "custom" && (body.limits === undefined || (body.limits.public === undefined && body.limits.secret === undefined))) {
+      ctx.addIssue({ code: "custom", path: ["limits"], message: "a custom plan needs limits: {public?: {rate?, burst?, daily?}, secret?: {…}} (what is left out stays as it is)" });
+    }
+  });
 
 export const MAX_ROLL_SECONDS = 7 * 86_400;
 export const rollBody = z
@@ -114,6 +136,7 @@ export const keyView = z
     rolled_to: z.string().nullable(),
     rolled_from: z.string().nullable(),
     limits: z.object({ rate: z.number(), burst: z.number(), daily: z.number() }),
+    plan: z.enum(PLAN_NAMES).openapi({ description: "The project's plan, whose defaults are the key's limits where an operator did not set its own" }),
   })
   .openapi("ApiKey");
 
@@ -125,7 +148,7 @@ export const usageDay = z.object({ day: z.string().openapi({ example: "2026-11-2
 
 /** A key record as the API shows it: operator-only fields (limit overrides) left out. */
 export function toKeyView(record: KeyRecord): z.infer<typeof keyView> {
-  const { limit_overrides: _overrides, version: _version, ...view } = record;
+  const { limit_overrides: _overrides, version: _version, plan_limits: _planLimits, plan_revision: _planRevision, ...view } = record;
   return view;
 }
 

@@ -14,6 +14,7 @@
  *    of output, never held whole. Only requests with a Content-Encoding take this path.
  */
 import { GatewayError } from "../http/problem";
+import { countOf } from "../http/plural";
 
 /** What goes to the origin; `rewritten` when it is not the bytes the client sent (decompressed, a key taken out). */
 export interface ForwardBody {
@@ -23,7 +24,7 @@ export interface ForwardBody {
 
 function tooLarge(maxBytes: number, compressed = false): GatewayError {
   const what = compressed ? "The request body, sent or decompressed, is" : "The request body is";
-  return new GatewayError("payload_too_large", `${what} larger than ${maxBytes} bytes. Split it into smaller batches.`);
+  return new GatewayError("payload_too_large", `${what} larger than ${countOf(maxBytes, "byte")}. Split it into smaller batches.`);
 }
 
 /** Throws 413 for a declared length over the limit; no I/O. */

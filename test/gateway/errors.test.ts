@@ -71,6 +71,29 @@ describe("401", () => {
   });
 
   it.each([
+    ["a valid key", () => secretKey.key],
+    ["a made-up key", () => "not a key at all"],
+    ["nothing", () => ""],
+  ])("missing_api_key with X-API-Key (%s) and no accepted credential: says the header is not read, names the forms, never echoes it", async (_name, value) => {
+    const sent = value();
+    const res = await gateway("/v1/events", { method: "POST", headers: { "x-api-key": sent } });
+    const text = await res.clone().text();
+    const body = await expectProblem(res, 401, "missing_api_key");
+    expect(body.detail).toBe(
+      "The X-API-Key header is not read here, so no API key was presented. Send the key as `Authorization: Bearer <key>` (preferred), `Authorization: Basic base64(<key>:)`, or `?api_key=<key>`, and drop X-API-Key.",
+    );
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="composite"');
+    if (sent !== "") expect(text).not.toContain(sent);
+  });
+
+  it("X-API-Key beside an accepted credential: the accepted one counts (and the same key in both is refused as sent elsewhere)", async () => {
+    const other = await gateway("/v1/events", withKey(publicKey.key, { method: "POST", headers: { "x-api-key": "something else" } }));
+    expect(other.status).toBe(200);
+    const same = await gateway("/v1/events", withKey(publicKey.key, { method: "POST", headers: { "x-api-key": publicKey.key } }));
+    await expectProblem(same, 400, "invalid_request", publicKey.key);
+  });
+
+  it.each([
     ["Bearer with nothing after it", { authorization: "Bearer" }],
     ["empty api_key parameter", {}],
   ])("missing_api_key: %s", async (_name, headers) => {

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { applyOperation, beyondCeiling, overridesWithin, sameState, type Ceiling, type KeyOperation, type KeyState } from "../../src/keys/key-state";
 import { SCOPES, type Scope } from "../../src/policy/routes";
+import { defaultKeyPlan, PLANS } from "../../src/policy/plans";
 
 const NOW = Date.parse("2026-12-02T12:00:00Z");
 
@@ -24,6 +25,7 @@ const secretKey: KeyState = {
   allowedOrigins: null,
   expiresAt: null,
   limits: { rate: null, burst: null, daily: null },
+  plan: defaultKeyPlan("secret"),
   rolledTo: null,
 };
 
@@ -117,23 +119,34 @@ describe("ceiling", () => {
   const ceiling: Ceiling = { expiresAt: NOW + 1000, limits: { rate: 50, burst: 5_000, daily: 2_000_000 } };
 
   it("beyondCeiling names each part above it: a later or no expiry, each higher limit", () => {
-    expect(beyondCeiling({ type: "public", expiresAt: NOW + 1000, limits: { rate: null, burst: null, daily: null } }, ceiling)).toEqual(["rate"]);
-    expect(beyondCeiling({ type: "secret", expiresAt: null, limits: { rate: null, burst: null, daily: null } }, ceiling)).toEqual(["expiry", "rate", "burst", "daily"]);
-    expect(beyondCeiling({ type: "secret", expiresAt: NOW + 1001, limits: { rate: 50, burst: 5_000, daily: 2_000_000 } }, ceiling)).toEqual(["expiry"]);
-    expect(beyondCeiling({ type: "secret", expiresAt: NOW, limits: { rate: 1, burst: 1, daily: 1 } }, { ...ceiling, expiresAt: null })).toEqual([]);
+    const pub = defaultKeyPlan("public");
+    const sec = defaultKeyPlan("secret");
+    expect(beyondCeiling({ plan: pub, expiresAt: NOW + 1000, limits: { rate: null, burst: null, daily: null } }, ceiling)).toEqual(["rate"]);
+    expect(beyondCeiling({ plan: sec, expiresAt: null, limits: { rate: null, burst: null, daily: null } }, ceiling)).toEqual(["expiry", "rate", "burst", "daily"]);
+    expect(beyondCeiling({ plan: sec, expiresAt: NOW + 1001, limits: { rate: 50, burst: 5_000, daily: 2_000_000 } }, ceiling)).toEqual(["expiry"]);
+    expect(beyondCeiling({ plan: sec, expiresAt: NOW, limits: { rate: 1, burst: 1, daily: 1 } }, { ...ceiling, expiresAt: null })).toEqual([]);
   });
 
-  it("overridesWithin caps each limit at the ceiling and keeps a type's default where it is lower already", () => {
-    expect(overridesWithin("public", ceiling)).toEqual({ rate: 50, burst: null, daily: null });
-    expect(overridesWithin("secret", ceiling)).toEqual({ rate: 50, burst: 5_000, daily: 2_000_000 });
+  it("beyondCeiling judges the limits of the key's plan: a public key on pro is over a ceiling a free one is within", () => {
+    const within: Ceiling = { expiresAt: null, limits: PLANS.free.public };
+    expect(beyondCeiling({ plan: defaultKeyPlan("public"), expiresAt: null, limits: { rate: null, burst: null, daily: null } }, within)).toEqual([]);
+    const pro = { name: "pro" as const, revision: 1, limits: PLANS.pro.public };
+    expect(beyondCeiling({ plan: pro, expiresAt: null, limits: { rate: null, burst: null, daily: null } }, within)).toEqual(["rate", "burst", "daily"]);
+    expect(beyondCeiling({ plan: pro, expiresAt: null, limits: { rate: 100, burst: 1_000, daily: 1_000_000 } }, within)).toEqual([]);
+  });
+
+  it("overridesWithin caps each limit at the ceiling and keeps a plan's default where it is lower already", () => {
+    expect(overridesWithin(defaultKeyPlan("public"), ceiling)).toEqual({ rate: 50, burst: null, daily: null });
+    expect(overridesWithin(defaultKeyPlan("secret"), ceiling)).toEqual({ rate: 50, burst: 5_000, daily: 2_000_000 });
   });
 
   it("property: a key with the overrides overridesWithin gives is never beyond the ceiling's limits", () => {
     const limit = fc.integer({ min: 1, max: 20_000_000 });
     fc.assert(
-      fc.property(fc.constantFrom("public" as const, "secret" as const), limit, limit, limit, (type, rate, burst, daily) => {
+      fc.property(fc.constantFrom("public" as const, "secret" as const), fc.constantFrom("free" as const, "pro" as const, "enterprise" as const), limit, limit, limit, (type, name, rate, burst, daily) => {
         const bound: Ceiling = { expiresAt: null, limits: { rate, burst, daily } };
-        expect(beyondCeiling({ type, expiresAt: null, limits: overridesWithin(type, bound) }, bound)).toEqual([]);
+        const plan = { name, revision: 1, limits: PLANS[name][type] };
+        expect(beyondCeiling({ plan, expiresAt: null, limits: overridesWithin(plan, bound) }, bound)).toEqual([]);
       }),
       { numRuns: 10_000 },
     );
@@ -149,6 +162,8 @@ interface Model {
   rate: number | null;
   expiresAt: number | null;
   rolledTo: string | null;
+  /** The plan revision held: only a newer one is taken. */
+  planRevision: number;
   changes: number;
 }
 
@@ -177,6 +192,8 @@ function modelApply(model: Model, op: KeyOperation): Model | "refused" {
       const expiresAt = model.expiresAt === null ? op.expiresAt : Math.min(model.expiresAt, op.expiresAt);
       return { ...model, rolledTo: op.to, expiresAt, changes: model.changes + 1 };
     }
+    case "plan":
+      return op.plan.revision > model.planRevision ? { ...model, planRevision: op.plan.revision, changes: model.changes + 1 } : model;
   }
 }
 
@@ -187,6 +204,10 @@ const operation: fc.Arbitrary<KeyOperation> = fc.oneof(
   fc.record({ kind: fc.constant("limits" as const), limits: fc.record({ rate: fc.option(fc.constantFrom(1, 10, 100), { nil: null }) }) }),
   fc.record({ kind: fc.constant("expire" as const), at: fc.integer({ min: NOW - 1000, max: NOW + 10_000 }) }),
   fc.record({ kind: fc.constant("roll" as const), to: fc.constantFrom("key_b", "key_c"), expiresAt: fc.integer({ min: NOW - 1000, max: NOW + 10_000 }) }),
+  // Plan changes arriving in any order, repeated or late.
+  fc
+    .tuple(fc.integer({ min: 0, max: 6 }), fc.constantFrom("free" as const, "pro" as const, "enterprise" as const))
+    .map(([revision, name]): KeyOperation => ({ kind: "plan", plan: { name, revision, limits: PLANS[name].secret } })),
 );
 
 describe("applyOperation, property", () => {
@@ -194,7 +215,7 @@ describe("applyOperation, property", () => {
     fc.assert(
       fc.property(fc.array(operation, { maxLength: 30 }), (ops) => {
         let state = secretKey;
-        let model: Model = { revoked: false, label: "server", scopes: null, rate: null, expiresAt: null, rolledTo: null, changes: 0 };
+        let model: Model = { revoked: false, label: "server", scopes: null, rate: null, expiresAt: null, rolledTo: null, planRevision: 0, changes: 0 };
         let everRevoked = false;
         for (const op of ops) {
           const applied = apply(state, op);
@@ -211,6 +232,7 @@ describe("applyOperation, property", () => {
           everRevoked ||= state.status === "revoked";
           expect(state.status === "revoked").toBe(model.revoked);
           expect(everRevoked).toBe(state.status === "revoked");
+          expect(state.plan.revision).toBe(model.planRevision);
           expect({ label: state.label, scopes: state.scopes, rate: state.limits.rate, expiresAt: state.expiresAt, rolledTo: state.rolledTo }).toEqual({
             label: model.label,
             scopes: model.scopes,
