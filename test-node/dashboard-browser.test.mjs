@@ -9,17 +9,16 @@
 // fails without chromium; elsewhere the file is skipped.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM_PATH, HAVE_BROWSER, launchBrowser } from "./helpers/browser.mjs";
 import { anyFreePort } from "../scripts/ports.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ARTIFACTS = path.join(ROOT, ".ci", "artifacts", "dashboard");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HAVE_BROWSER = existsSync(CHROMIUM);
 const WIDTHS = [
   { name: "desktop", width: 1280, height: 900 },
   { name: "phone", width: 390, height: 844 },
@@ -27,7 +26,7 @@ const WIDTHS = [
 const READY_TIMEOUT_MS = 90_000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-if (!HAVE_BROWSER && process.env.COMPOSITE_REQUIRE_BROWSER) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium`);
+if (!HAVE_BROWSER && process.env.COMPOSITE_REQUIRE_BROWSER) throw new Error(`no browser at ${CHROMIUM_PATH}: apt-get install -y chromium`);
 
 describe.skipIf(!HAVE_BROWSER)("the dashboard in chromium at 1280 px and 390 px", () => {
   let devDir;
@@ -90,11 +89,7 @@ describe.skipIf(!HAVE_BROWSER)("the dashboard in chromium at 1280 px and 390 px"
     demo = JSON.parse(readFileSync(path.join(devDir, "demo-keys.json"), "utf8"));
     operatorToken = /^OPERATOR_TOKEN=(\S+)$/m.exec(readFileSync(path.join(devDir, ".dev.vars"), "utf8"))[1];
     mkdirSync(ARTIFACTS, { recursive: true });
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchBrowser();
   }, READY_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {

@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_BROWSER, launchBrowser, NO_BROWSER_NOTE } from "./helpers/browser.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEV_SCRIPT = path.join(ROOT, "scripts", "dev.mjs");
@@ -435,21 +436,10 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
   });
 
   describe("in a real browser (Debian chromium, playwright-core): the dashboard and the SDK", () => {
-    // CI installs chromium (.ci/run) and sets COMPOSITE_REQUIRE_BROWSER=1: there a missing browser fails.
-    const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-    const haveBrowser = existsSync(chromiumPath);
     let browser;
 
     beforeAll(async () => {
-      if (!haveBrowser) {
-        if (process.env.COMPOSITE_REQUIRE_BROWSER) throw new Error(`no browser at ${chromiumPath}: apt-get install -y chromium`);
-        return;
-      }
-      const { chromium } = await import("playwright-core");
-      browser = await chromium.launch({
-        executablePath: chromiumPath,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      });
+      browser = await launchBrowser();
     }, 60_000);
 
     afterAll(async () => {
@@ -457,7 +447,7 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
     });
 
     it("sign in with the secret key, create a public key, copy it, use it, revoke it, sign out", async (ctx) => {
-      ctx.skip(!haveBrowser, `no chromium at ${chromiumPath} (apt-get install -y chromium): the browser check is skipped`);
+      ctx.skip(!HAVE_BROWSER, NO_BROWSER_NOTE);
       expect(printed.dashboard).toBe(`${gatewayUrl}/dashboard`);
       const context = await browser.newContext();
       await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: gatewayUrl });
@@ -505,7 +495,7 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
     }, 60_000);
 
     it("the SDK (npm run build:sdk) in a page of another origin: a public key sends through CORS, errors are readable, a secret key never leaves", async (ctx) => {
-      ctx.skip(!haveBrowser, `no chromium at ${chromiumPath} (apt-get install -y chromium): the browser check is skipped`);
+      ctx.skip(!HAVE_BROWSER, NO_BROWSER_NOTE);
       const { buildSdk } = await import("../scripts/build-sdk.mjs");
       const sdk = await buildSdk({ globalName: "CompositeSDK" });
       const context = await browser.newContext();

@@ -15,12 +15,13 @@
 
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_BROWSER, launchBrowser, NO_BROWSER_NOTE } from "./helpers/browser.mjs";
 import { createOperatorClient } from "../cli/operator-client.mjs";
 import { createSignatureVerifier } from "../examples/origin/verify-signature.js";
 import { anyFreePort } from "../scripts/ports.mjs";
@@ -329,20 +330,10 @@ describe("ingestion through a real `npm run dev`: outside SDKs and the packed SD
     }, 60_000);
 
     describe("in chromium (Debian chromium, playwright-core), from a page of another origin", () => {
-      const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-      const haveBrowser = existsSync(chromiumPath);
       let browser;
 
       beforeAll(async () => {
-        if (!haveBrowser) {
-          if (process.env.COMPOSITE_REQUIRE_BROWSER) throw new Error(`no browser at ${chromiumPath}: apt-get install -y chromium`);
-          return;
-        }
-        const { chromium } = await import("playwright-core");
-        browser = await chromium.launch({
-          executablePath: chromiumPath,
-          args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        browser = await launchBrowser();
       }, 60_000);
 
       afterAll(async () => {
@@ -350,7 +341,7 @@ describe("ingestion through a real `npm run dev`: outside SDKs and the packed SD
       });
 
       it("flush() through CORS; then events queued when the page is hidden go with keepalive, once", async (ctx) => {
-        ctx.skip(!haveBrowser, `no chromium at ${chromiumPath} (apt-get install -y chromium): the browser check is skipped`);
+        ctx.skip(!HAVE_BROWSER, NO_BROWSER_NOTE);
         const key = await publicKey();
         const context = await browser.newContext();
         const page = await context.newPage();
