@@ -40,7 +40,6 @@ import { fullBucket, secondsUntilMidnight, secondsUntilTokens, utcDay, type Buck
 import type { PolicyName, RateSnapshot } from "./headers";
 import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
 import type { LeaseGrant } from "./leases";
-import { effectiveLimits } from "../policy/limits";
 import { emptyTally, minuteLabel, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
 import { overLimitDetail } from "../policy/plans";
 
@@ -393,9 +392,9 @@ export class KeyLimiter extends DurableObject<Env> {
             lastUsedAt === null ? null : new Date(lastUsedAt).toISOString(),
           ),
         ]);
-        for (const { day, requests, rejected } of sent) {
+        for (const { day, requests, rejected, denied } of sent) {
           const now = this.days.get(day)!;
-          if (now.requests !== requests || now.rejected !== rejected) continue; // counted on meanwhile
+          if (now.requests !== requests || now.rejected !== rejected || now.denied !== denied) continue; // counted on meanwhile
           this.unflushed.delete(day); // persist() below drops past days D1 now has
         }
         minutesFlushed(this.minutes, sentMinutes);

@@ -47,16 +47,19 @@ export const minuteLabel = (minuteStart: number) => new Date(minuteStart).toISOS
  */
 export function tallyTotals(tally: MinuteTally, day: string, today: string, totals: Partial<MinuteCount>, now: number): void {
   if (day !== today) return;
-  // Called on every count in the object: no allocation unless something changed, and the hour
-  // is pruned only when a new minute starts.
+  // Called on every count in the object: one small object per change (the totals seen), and the
+  // hour is pruned only when a new minute starts.
   const requests = totals.requests ?? 0;
   const rejected = totals.rejected ?? 0;
   const denied = totals.denied ?? 0;
   const last = tally.last !== null && tally.last.day === day ? tally.last : null;
-  const added = { requests: requests - (last?.requests ?? 0), rejected: rejected - (last?.rejected ?? 0), denied: denied - (last?.denied ?? 0) };
-  if (added.requests === 0 && added.rejected === 0 && added.denied === 0 && last !== null) return;
+  const addedRequests = requests - (last?.requests ?? 0);
+  const addedRejected = rejected - (last?.rejected ?? 0);
+  const addedDenied = denied - (last?.denied ?? 0);
+  const unchanged = addedRequests === 0 && addedRejected === 0 && addedDenied === 0;
+  if (unchanged && last !== null) return;
   tally.last = { day, requests, rejected, denied };
-  if (added.requests === 0 && added.rejected === 0 && added.denied === 0) return;
+  if (unchanged) return;
   const minute = minuteOf(now);
   let count = tally.minutes[minute];
   if (count === undefined) {
@@ -64,9 +67,9 @@ export function tallyTotals(tally: MinuteTally, day: string, today: string, tota
     tally.minutes[minute] = count;
     prune(tally, now);
   }
-  count.requests += Math.max(0, added.requests);
-  count.rejected += Math.max(0, added.rejected);
-  count.denied += Math.max(0, added.denied);
+  count.requests += Math.max(0, addedRequests);
+  count.rejected += Math.max(0, addedRejected);
+  count.denied += Math.max(0, addedDenied);
   if (!tally.unflushed.includes(minute)) tally.unflushed.push(minute);
 }
 

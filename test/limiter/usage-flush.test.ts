@@ -106,6 +106,42 @@ describe("usage flush", { timeout: 20_000 }, () => {
     expect(res.headers.get("x-ratelimit-remaining-day")).toBe(String(1_000_000 - ok - more.ok - 1));
   });
 
+  it("a 401/403 counted while a flush is on its way to D1 goes with the next flush", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    const stub = keyLimiter(env, key.id);
+    // A public key may not read events: each such call is refused here (403) and counted as denied.
+    const refused = { keyId: key.id, need: { permission: "events:read" as const, publicKey: false, action: "read events" }, origin: null };
+    await runInDurableObject(stub, (instance: KeyLimiter) => instance.decide(refused));
+    await settleCounts();
+    let deniedMeanwhile = false;
+    await runInDurableObject(stub, async (instance: KeyLimiter) => {
+      const holder = instance as unknown as { env: GatewayEnv };
+      const real = holder.env;
+      const DB = new Proxy(real.DB, {
+        get: (target, prop) =>
+          prop !== "batch"
+            ? Reflect.get(target, prop, target)
+            : async (statements: D1PreparedStatement[]) => {
+                // The batch holds denied = 1; one more refusal lands before D1 answers.
+                if (!deniedMeanwhile) await instance.decide(refused);
+                deniedMeanwhile = true;
+                return target.batch(statements);
+              },
+      });
+      holder.env = { ...real, DB };
+      try {
+        await instance.alarm();
+      } finally {
+        holder.env = real;
+      }
+    });
+    const denied = () => env.DB.prepare("SELECT denied FROM usage_daily WHERE key_id = ?1").bind(key.id).first<number>("denied");
+    expect(await denied()).toBe(1);
+    await settleCounts();
+    await runDurableObjectAlarm(stub);
+    expect(await denied()).toBe(2);
+  });
+
   it("a day boundary during traffic splits the counts between the two days", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
     const stub = keyLimiter(env, key.id);
