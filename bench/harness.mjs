@@ -110,6 +110,19 @@ export async function operatorCall(base, token, method, pathname, body) {
 }
 
 /** One line to stdout: the table and progress of the benchmark and the soak. */
+/**
+ * A number from the environment variable `name` (fallback when unset or empty); anything else,
+ * below `min`, or (with `integer`) not a whole number is an error that names the variable.
+ */
+export function numberFromEnv(name, fallback, { min = 1, integer = false } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  const ok = integer ? Number.isInteger(value) : Number.isFinite(value);
+  if (!ok || value < min) throw new Error(`${name} must be ${integer ? "an integer" : "a number"} ≥ ${min} (got ${raw})`);
+  return value;
+}
+
 export const log = (line = "") => process.stdout.write(`${line}\n`);
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A figure rounded for the JSON results (null stays null). */

@@ -32,6 +32,7 @@ import {
   ROOT,
   applyMigrations,
   log,
+  numberFromEnv,
   round,
   sleep,
   childPids,
@@ -52,13 +53,7 @@ import { compilerInstructions, connectInspector, profileDuring, reportProfile } 
 const BUILD_DIR = path.join(BENCH_DIR, ".build");
 const RESULTS_DIR = path.join(BENCH_DIR, "results");
 
-const intEnv = (name, fallback, min = 1) => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number ≥ ${min} (got ${raw})`);
-  return value;
-};
+const intEnv = (name, fallback, min = 1) => numberFromEnv(name, fallback, { min });
 const CONFIG = {
   sliceSeconds: intEnv("BENCH_SECONDS", 4),
   rounds: Math.floor(intEnv("BENCH_ROUNDS", 8)),

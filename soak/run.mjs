@@ -37,6 +37,7 @@ import {
   ROOT,
   applyMigrations,
   log,
+  numberFromEnv,
   round,
   sleep,
   childPids,
@@ -60,13 +61,7 @@ mkdirSync(path.join(SOAK_DIR, ".build"), { recursive: true });
 const BUILD_DIR = mkdtempSync(path.join(SOAK_DIR, ".build", "run-"));
 const SHORT = process.argv.includes("--short");
 
-const intEnv = (name, fallback, min = 1) => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${raw})`);
-  return value;
-};
+const intEnv = (name, fallback, min = 1) => numberFromEnv(name, fallback, { min, integer: true });
 const CONFIG = {
   short: SHORT,
   seconds: intEnv("SOAK_SECONDS", SHORT ? 20 : 180, 10),
