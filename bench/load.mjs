@@ -3,9 +3,11 @@
 //
 //   ← { type: "run", id, url, seconds, connections, keys, rotateKeys, rate, body }
 //     (rotateKeys: every request takes the next key, over all connections; else one key per connection;
-//      rate: requests per second offered over all connections, else as fast as answers come)
+//      rate: requests per second offered, spread evenly over each second (paced-load.mjs, not
+//      autocannon), else as fast as answers come over `connections`)
 //   → { type: "result", id, result }   (request counts, status codes, exact latency percentiles)
 import autocannon from "autocannon";
+import { pacedSlice } from "./paced-load.mjs";
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
@@ -13,7 +15,30 @@ function percentile(sorted, p) {
   return sorted[rank];
 }
 
+async function runPacedSlice({ url, seconds, keys, rate, body }) {
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = process.hrtime.bigint();
+  const { latencies, ...result } = await pacedSlice({ url, seconds, rate, keys, body });
+  const wallMs = Number(process.hrtime.bigint() - wallBefore) / 1e6;
+  const cpu = process.cpuUsage(cpuBefore);
+  const sorted = Float64Array.from(latencies).sort();
+  const n = sorted.length;
+  return {
+    ...result,
+    reqPerSec: result.completed / result.durationS,
+    latencyMs: {
+      p50: percentile(sorted, 50),
+      p90: percentile(sorted, 90),
+      p99: percentile(sorted, 99),
+      max: n > 0 ? sorted[n - 1] : null,
+      mean: n > 0 ? sorted.reduce((a, b) => a + b, 0) / n : null,
+    },
+    loaderCpuUtil: (cpu.user + cpu.system) / 1000 / wallMs,
+  };
+}
+
 function runSlice({ url, seconds, connections, keys, rotateKeys, rate, body }) {
+  if (rate) return runPacedSlice({ url, seconds, keys, rate, body });
   return new Promise((resolve, reject) => {
     let latencies = new Float64Array(1 << 16);
     let n = 0;
@@ -29,7 +54,6 @@ function runSlice({ url, seconds, connections, keys, rotateKeys, rate, body }) {
         duration: seconds,
         timeout: 10,
         body,
-        ...(rate ? { overallRate: rate } : {}),
         headers: { "content-type": "application/json" },
         // One key per connection, round-robin over the bench keys.
         setupClient(c) {
