@@ -11,6 +11,7 @@
  * throws the §2 errors.
  */
 import { GatewayError } from "../http/problem";
+import { hidesKey } from "./credentials";
 
 export type BodyKeyMember = "api_key" | "writeKey";
 
@@ -50,11 +51,12 @@ function notAnObject(member: BodyKeyMember): GatewayError {
 }
 
 /**
- * The key anywhere else in a body the gateway has read (a nested `api_key`, a `token` property):
- * it would reach the origin, so the request is refused, as a key in another header is.
+ * The key anywhere else in a body the gateway has read (a nested `api_key`, a `token` property),
+ * also percent- or base64-encoded: it would reach the origin, so the request is refused, as a key
+ * in another header is (credentials.ts, refuseKeyElsewhere).
  */
 export function refuseKeyInBody(key: string, body: Uint8Array): void {
-  if (body.byteLength >= key.length && new TextDecoder().decode(body).includes(key)) {
+  if (body.byteLength > 0 && hidesKey(new TextDecoder().decode(body), key)) {
     throw new GatewayError(
       "invalid_request",
       "The API key also appears inside the body besides its top-level `api_key` or `writeKey`. Send it once: the gateway removes it there, and nowhere else.",

@@ -176,9 +176,23 @@ export function refuseKeyElsewhere(key: string, headers: Headers, url: URL): voi
 /**
  * The key as it may hide in text: itself, and its base64 and base64url encodings at each of the
  * three byte alignments — the characters that depend on the key's bytes alone, so the key is
- * found inside a larger encoded value (`base64("user:" + key)`, a JSON token) too.
+ * found inside a larger encoded value (`base64("user:" + key)`, a JSON token) too. Kept per key
+ * in isolate memory beside the key cache (keys/key-index.ts), bounded, oldest out first: every
+ * request of a key needs the same forms.
  */
-function hiddenForms(key: string): string[] {
+function hiddenForms(key: string): readonly string[] {
+  let forms = formsByKey.get(key);
+  if (forms === undefined) {
+    forms = encodedForms(key);
+    if (formsByKey.size >= MAX_FORMS_KEPT) formsByKey.delete(formsByKey.keys().next().value!);
+    formsByKey.set(key, forms);
+  }
+  return forms;
+}
+const MAX_FORMS_KEPT = 1_000;
+const formsByKey = new Map<string, readonly string[]>();
+
+function encodedForms(key: string): readonly string[] {
   const forms = new Set([key]);
   // Only printable ASCII can be a key; anything else is refused as malformed next (and btoa would throw).
   if (!PRINTABLE_ASCII.test(key)) return [...forms];
@@ -189,6 +203,11 @@ function hiddenForms(key: string): string[] {
     forms.add(own.replaceAll("+", "-").replaceAll("/", "_"));
   }
   return [...forms];
+}
+
+/** Whether the key is in the text as itself, percent-encoded or base64-encoded (see hiddenForms). */
+export function hidesKey(text: string, key: string): boolean {
+  return hides(text, hiddenForms(key));
 }
 
 function hides(text: string, forms: readonly string[]): boolean {

@@ -75,6 +75,16 @@ describe("the key in the body (PostHog)", () => {
     await expectProblem(await post("/batch/", headerOnly, { authorization: `Bearer ${publicKey.key}` }), 400, "invalid_request", publicKey.key);
   });
 
+  it("the key encoded elsewhere in the body (base64, percent-encoded) is 400 too: an origin that decodes would get it", async () => {
+    for (const hidden of [btoa(`user:${publicKey.key}`), encodeURIComponent(encodeURIComponent(`?k=${publicKey.key}`)).replaceAll("_", "%5F")]) {
+      const body = JSON.stringify({ api_key: publicKey.key, batch: [{ event: "a", properties: { token: hidden } }] });
+      expect((await expectProblem(await post("/batch/", body), 400, "invalid_request", publicKey.key)).detail).toContain("inside the body");
+    }
+    // Another key's encoding is no reason to refuse.
+    const other = JSON.stringify({ api_key: publicKey.key, batch: [{ event: "a", properties: { token: btoa(`user:${otherPublic.key}`) } }] });
+    expect((await post("/batch/", other)).status).toBe(200);
+  });
+
   it("§2's key errors apply to the body's key as to a header's", async () => {
     await expectProblem(await post("/batch/", batch()), 401, "missing_api_key");
     await expectProblem(await post("/batch/", batch(` ${publicKey.key}`)), 401, "api_key_whitespace", publicKey.key);

@@ -112,6 +112,24 @@ describe("refuseKeyElsewhere", () => {
     if (where === "ok") expect(answer).toBe("ok");
     else expect(answer).toMatch(new RegExp(`^invalid_request: The API key also appears ${where}\\.`));
   });
+
+  it("finds each key's own encoded forms, whichever keys came before and however many", () => {
+    const inHeader = (key: string, value: string) => {
+      try {
+        refuseKeyElsewhere(key, new Headers({ "x-token": value }), url());
+        return "ok";
+      } catch {
+        return "refused";
+      }
+    };
+    expect(inHeader(KEY, btoa(`u:${KEY}`))).toBe("refused");
+    // More keys than the isolate keeps forms for: KEY's are worked out again, OTHER's are OTHER's.
+    for (let i = 0; i < 1_100; i++) inHeader(`pk_test_${String(i).padStart(38, "0")}`, "x");
+    expect(inHeader(OTHER, btoa(`u:${KEY}`))).toBe("ok");
+    expect(inHeader(OTHER, btoa(`u:${OTHER}`))).toBe("refused");
+    expect(inHeader(KEY, btoa(`u:${OTHER}`))).toBe("ok");
+    expect(inHeader(KEY, btoa(`u:${KEY}`))).toBe("refused");
+  });
 });
 
 describe("searchWithoutApiKey", () => {
