@@ -109,7 +109,6 @@ export async function operatorCall(base, token, method, pathname, body) {
   return JSON.parse(text);
 }
 
-/** One line to stdout: the table and progress of the benchmark and the soak. */
 /**
  * A number from the environment variable `name` (fallback when unset or empty); anything else,
  * below `min`, or (with `integer`) not a whole number is an error that names the variable.
@@ -123,6 +122,7 @@ export function numberFromEnv(name, fallback, { min = 1, integer = false } = {})
   return value;
 }
 
+/** One line to stdout: the table and progress of the benchmark and the soak. */
 export const log = (line = "") => process.stdout.write(`${line}\n`);
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A figure rounded for the JSON results (null stays null). */

@@ -27,6 +27,7 @@ import { unstable_readConfig } from "wrangler";
 import { CONFIG_VARIABLES, ConfigError, configOf, MIN_SECRET_LENGTH } from "../src/config.ts";
 import { GZIP_BUDGET_BYTES, kib, measureDashboardCost, measureWorkerBundle, removeOutdir, ROOT } from "./bundle-budget.mjs";
 import { anyFreePort } from "./ports.mjs";
+import { stopProcessGroup } from "./process-group.mjs";
 import { smokeCheck } from "./smoke.mjs";
 
 const REQUIRED_BINDINGS = { kv: ["KEYS"], d1: ["DB"], durableObjects: ["KEY_LIMITER", "FAILED_AUTH"] };
@@ -199,17 +200,7 @@ async function localSmoke(envName) {
     if (!ready) throw new DeployError(`\`wrangler dev --env ${envName}\` did not start:\n${output.slice(-3000)}`);
     await smoke(`http://127.0.0.1:${port}`);
   } finally {
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
+    await stopProcessGroup(child, exited);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM_PATH, HAVE_BROWSER, launchBrowser } from "./helpers/browser.mjs";
 import { anyFreePort } from "../scripts/ports.mjs";
+import { stopProcessGroup } from "../scripts/process-group.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ARTIFACTS = path.join(ROOT, ".ci", "artifacts", "dashboard");
@@ -24,7 +25,6 @@ const WIDTHS = [
   { name: "phone", width: 390, height: 844 },
 ];
 const READY_TIMEOUT_MS = 90_000;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 if (!HAVE_BROWSER && process.env.COMPOSITE_REQUIRE_BROWSER) throw new Error(`no browser at ${CHROMIUM_PATH}: apt-get install -y chromium`);
 
@@ -94,21 +94,8 @@ describe.skipIf(!HAVE_BROWSER)("the dashboard in chromium at 1280 px and 390 px"
 
   afterAll(async () => {
     await browser?.close();
-    if (dev?.pid !== undefined && dev.exitCode === null) {
-      try {
-        process.kill(-dev.pid, "SIGINT"); // what Ctrl-C does: dev.mjs stops wrangler and workerd
-      } catch {
-        // gone already
-      }
-      const stopped = await Promise.race([devExit.then(() => true), sleep(20_000).then(() => false)]);
-      if (!stopped) {
-        try {
-          process.kill(-dev.pid, "SIGKILL");
-        } catch {
-          // gone meanwhile
-        }
-      }
-    }
+    // SIGINT is what Ctrl-C does: dev.mjs stops wrangler and workerd.
+    if (dev?.pid !== undefined && dev.exitCode === null) await stopProcessGroup(dev, devExit, { signal: "SIGINT", graceMs: 20_000 });
     if (devDir) rmSync(devDir, { recursive: true, force: true });
   }, 40_000);
 

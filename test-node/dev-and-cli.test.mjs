@@ -10,6 +10,7 @@ import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { anyFreePort, portIsFree } from "../scripts/ports.mjs";
+import { stopProcessGroup } from "../scripts/process-group.mjs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -260,24 +261,9 @@ describe("npm run dev + npm run keys against a real wrangler dev", () => {
         problems.push(`scripts/dev.mjs exited on its own during the tests (code ${dev.exitCode}, signal ${dev.signalCode})`);
       } else {
         // What Ctrl-C in the terminal does: SIGINT to the foreground process group.
-        try {
-          process.kill(-dev.pid, "SIGINT");
-        } catch {
-          // already gone
-        }
-        let timer;
-        const stopped = await Promise.race([
-          devExit.then(() => true),
-          new Promise((resolve) => (timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS))),
-        ]);
-        clearTimeout(timer);
+        const stopped = await stopProcessGroup(dev, devExit, { signal: "SIGINT", graceMs: STOP_TIMEOUT_MS });
         if (!stopped) {
           problems.push(`scripts/dev.mjs did not exit within ${STOP_TIMEOUT_MS / 1000} s of SIGINT; killed it`);
-          try {
-            process.kill(-dev.pid, "SIGKILL");
-          } catch {
-            // gone meanwhile
-          }
           await devExit;
         } else {
           const [code, signal] = await devExit;

@@ -25,6 +25,7 @@ import { HAVE_BROWSER, launchBrowser, NO_BROWSER_NOTE } from "./helpers/browser.
 import { createOperatorClient } from "../cli/operator-client.mjs";
 import { createSignatureVerifier } from "../examples/origin/verify-signature.js";
 import { anyFreePort } from "../scripts/ports.mjs";
+import { stopProcessGroup } from "../scripts/process-group.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const READY_TIMEOUT_MS = 90_000;
@@ -165,15 +166,7 @@ describe("ingestion through a real `npm run dev`: outside SDKs and the packed SD
   }, READY_TIMEOUT_MS + 60_000);
 
   afterAll(async () => {
-    if (dev?.exitCode === null) {
-      try {
-        process.kill(-dev.pid, "SIGINT");
-      } catch {
-        // gone
-      }
-      const stopped = await Promise.race([devExit.then(() => true), sleep(20_000).then(() => false)]);
-      if (!stopped) process.kill(-dev.pid, "SIGKILL");
-    }
+    if (dev?.exitCode === null) await stopProcessGroup(dev, devExit, { signal: "SIGINT", graceMs: 20_000 });
     origin?.server.close();
     proxy?.server.close();
     if (devDir) rmSync(devDir, { recursive: true, force: true });

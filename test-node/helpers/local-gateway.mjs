@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { anyFreePort, portIsFree } from "../../scripts/ports.mjs";
+import { stopProcessGroup } from "../../scripts/process-group.mjs";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const READY_TIMEOUT_MS = 90_000;
@@ -52,17 +53,7 @@ export async function startLocalGateway() {
   });
 
   async function stop() {
-    try {
-      process.kill(-dev.pid, "SIGINT");
-    } catch {
-      // already gone
-    }
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
-    try {
-      process.kill(-dev.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
+    await stopProcessGroup(dev, exited, { signal: "SIGINT", graceMs: 20_000 });
     rmSync(devDir, { recursive: true, force: true });
   }
 
