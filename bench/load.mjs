@@ -15,6 +15,18 @@ function percentile(sorted, p) {
   return sorted[rank];
 }
 
+/** Percentiles, max and mean of latencies sorted ascending (nulls when there are none). */
+function latencySummary(sorted) {
+  const n = sorted.length;
+  return {
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: n > 0 ? sorted[n - 1] : null,
+    mean: n > 0 ? sorted.reduce((a, b) => a + b, 0) / n : null,
+  };
+}
+
 async function runPacedSlice({ url, seconds, keys, rate, body }) {
   const cpuBefore = process.cpuUsage();
   const wallBefore = process.hrtime.bigint();
@@ -22,17 +34,10 @@ async function runPacedSlice({ url, seconds, keys, rate, body }) {
   const wallMs = Number(process.hrtime.bigint() - wallBefore) / 1e6;
   const cpu = process.cpuUsage(cpuBefore);
   const sorted = Float64Array.from(latencies).sort();
-  const n = sorted.length;
   return {
     ...result,
     reqPerSec: result.completed / result.durationS,
-    latencyMs: {
-      p50: percentile(sorted, 50),
-      p90: percentile(sorted, 90),
-      p99: percentile(sorted, 99),
-      max: n > 0 ? sorted[n - 1] : null,
-      mean: n > 0 ? sorted.reduce((a, b) => a + b, 0) / n : null,
-    },
+    latencyMs: latencySummary(sorted),
     loaderCpuUtil: (cpu.user + cpu.system) / 1000 / wallMs,
   };
 }
@@ -89,13 +94,7 @@ function runSlice({ url, seconds, connections, keys, rotateKeys, rate, body }) {
           statusCodes,
           errors: result.errors,
           timeouts: result.timeouts,
-          latencyMs: {
-            p50: percentile(sorted, 50),
-            p90: percentile(sorted, 90),
-            p99: percentile(sorted, 99),
-            max: n > 0 ? sorted[n - 1] : null,
-            mean: n > 0 ? sorted.reduce((a, b) => a + b, 0) / n : null,
-          },
+          latencyMs: latencySummary(sorted),
           loaderCpuUtil: (cpu.user + cpu.system) / 1000 / wallMs,
         });
       },
