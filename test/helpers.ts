@@ -123,6 +123,11 @@ export function envWithFailingLimiter(failing: () => boolean = () => true, failu
   return envWithLimiterMethods((method, original) => (method === "admit" && failing() ? failure : original));
 }
 
+/** The env whose every call to a key's object fails (admits, lease renewals, reports), as an unreachable object's would. */
+export function envWithUnreachableLimiter(): typeof env {
+  return envWithLimiterMethods((method, original) => (typeof original === "function" ? overloaded : original));
+}
+
 /** The env whose calls to a key's `admit` reach the object `delayMs` late, as over a slow or congested link. */
 export function envWithLateLimiter(delayMs: number): typeof env {
   return envWithLimiterMethods((method, original) =>

@@ -88,7 +88,7 @@ export async function admitKey(
   const revoked = knownRevoked(facts.keyId);
   if (revoked !== undefined) return revoked;
   const need = { permission: route.permission, publicKey: route.publicKey, action: route.action };
-  const leaseMs = route.class === "ingest" ? configOf(env).leaseMs : 0;
+  const leaseMs = route.leased ? configOf(env).leaseMs : 0;
   let askLease: { leaseId: string; want: number } | undefined;
   if (leaseMs > 0) {
     const now = Date.now();

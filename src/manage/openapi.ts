@@ -17,7 +17,8 @@ function describe(rule: RouteRule): string {
       ? "an unrestricted secret key"
       : `a key with \`${rule.permission}\`${rule.publicKey ? " (public keys included)" : " (secret keys only)"}`;
   const failure = rule.class === "ingest" ? "goes through (fail open)" : "is refused with 503 (fail closed)";
-  return `Forwarded to the origin. Needs ${who}. If the key's limiter cannot be reached, the request ${failure}.`;
+  const lease = rule.leased ? " A busy key's requests here are admitted from a token lease: a change to the key (a revoke, say) reaches them within LEASE_MS (1 s by default, 2 s at most)." : "";
+  return `Forwarded to the origin. Needs ${who}. If the key's limiter cannot be reached, the request ${failure}.${lease}`;
 }
 
 function registerForwardedRoutes(): void {

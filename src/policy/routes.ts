@@ -40,6 +40,12 @@ export interface RouteRule {
   publicKey: boolean;
   /** Plain words for error messages: "public keys cannot <action>". */
   action: string;
+  /**
+   * Event ingestion (API.md §3: events, batches, sessions, identify): a hot key's requests are
+   * admitted from a token lease (limiter/leases.ts), so a change to the key stops them within
+   * LEASE_MS rather than at the next request. The failure policy is the class's all the same.
+   */
+  leased?: true;
   /** Served by the gateway itself (the key management API), never forwarded. */
   gateway?: true;
   /**
@@ -54,15 +60,15 @@ const ANY = "any" as const;
 const WRITES = ["POST", "PUT", "PATCH", "DELETE"] as const;
 
 export const ROUTES: readonly RouteRule[] = [
-  { methods: ["POST"], path: "/v1/events", class: "ingest", permission: "events:write", publicKey: true, action: "send events" },
+  { methods: ["POST"], path: "/v1/events", class: "ingest", permission: "events:write", publicKey: true, leased: true, action: "send events" },
   // Segment's and RudderStack's SDKs post here with the key as the Basic user; Segment copies it into the body's writeKey.
-  { methods: ["POST"], path: "/v1/batch", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "writeKey" },
+  { methods: ["POST"], path: "/v1/batch", class: "ingest", permission: "events:write", publicKey: true, leased: true, action: "send events", bodyKey: "writeKey" },
   // PostHog's ingestion paths with the key as the JSON body's api_key: /batch/ (posthog-node), /capture/ and /e/ (one event).
-  { methods: ["POST"], path: "/batch/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
-  { methods: ["POST"], path: "/capture/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
-  { methods: ["POST"], path: "/e/", class: "ingest", permission: "events:write", publicKey: true, action: "send events", bodyKey: "api_key" },
-  { methods: ["POST"], path: "/v1/sessions", class: "ingest", permission: "events:write", publicKey: true, action: "send session recordings" },
-  { methods: ["POST"], path: "/v1/identify", class: "write", permission: "users:write", publicKey: true, action: "identify users" },
+  { methods: ["POST"], path: "/batch/", class: "ingest", permission: "events:write", publicKey: true, leased: true, action: "send events", bodyKey: "api_key" },
+  { methods: ["POST"], path: "/capture/", class: "ingest", permission: "events:write", publicKey: true, leased: true, action: "send events", bodyKey: "api_key" },
+  { methods: ["POST"], path: "/e/", class: "ingest", permission: "events:write", publicKey: true, leased: true, action: "send events", bodyKey: "api_key" },
+  { methods: ["POST"], path: "/v1/sessions", class: "ingest", permission: "events:write", publicKey: true, leased: true, action: "send session recordings" },
+  { methods: ["POST"], path: "/v1/identify", class: "write", permission: "users:write", publicKey: true, leased: true, action: "identify users" },
   { methods: ["GET"], path: "/v1/users/me", class: "read", permission: "users:read", publicKey: true, action: "read their user profile" },
   { methods: ["GET"], path: "/v1/project", class: "read", permission: "projects:read", publicKey: true, action: "read project configuration" },
   { methods: ["GET"], path: "/v1/events", class: "read", permission: "events:read", publicKey: false, action: "read events" },

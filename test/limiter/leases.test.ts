@@ -11,10 +11,11 @@ import { utcDay } from "../../src/limiter/bucket";
 import { keyLimiter } from "../../src/limiter/client";
 import type { KeyLimiter } from "../../src/limiter/key-limiter";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
-import { env, envCountingLimiterCalls, envWithFailingLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
+import { env, envCountingLimiterCalls, envWithFailingLimiter, envWithUnreachableLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 const LEASE_MS = configOf(env).leaseMs;
 const event = (key: string, init: RequestInit = {}) => gateway("/v1/events", withKey(key, { method: "POST", body: '{"event":"e"}', ...init }));
+const identifyRequest = (key: string) => new Request("https://gateway.test/v1/identify", withKey(key, { method: "POST", body: '{"user_id":"u_1"}' }));
 
 /** Sends `count` events at once; answers the statuses. */
 async function burst(key: string, count: number): Promise<number[]> {
@@ -106,6 +107,38 @@ describe("token leases", { timeout: 20_000 }, () => {
     );
     expect(statuses).toEqual(Array(10).fill(200));
     expect(counting.calls.admit ?? 0, "no request asked the object itself").toBe(0);
+  });
+
+  it("engage on identify too (event ingestion, API.md §3): a hot key's identify calls need no call each", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    const warm = await Promise.all(Array.from({ length: LEASE_THRESHOLD + 10 }, () => gateway("/v1/identify", withKey(key.key, { method: "POST", body: "{}" }))));
+    expect(warm.map((res) => res.status)).toEqual(Array(LEASE_THRESHOLD + 10).fill(200));
+    expect(heldLease(key.id), "a lease after a burst of identify calls past the threshold").toBeDefined();
+    const counting = envCountingLimiterCalls();
+    for (let i = 0; i < 10; i++) expect((await sendWith(counting.env, identifyRequest(key.key))).status).toBe(200);
+    expect(counting.calls.admit ?? 0, "admitted from the lease, not by the object").toBe(0);
+    await settleCounts();
+    expect(await d1Usage(key.id)).toEqual({ requests: LEASE_THRESHOLD + 10 + 10, rejected: 0 });
+  });
+
+  it("a lease never turns identify open: with the lease dry and the object unreachable it is 503, as without leases", async () => {
+    const key = await mintKey(await newProject(), { type: "public" });
+    await heat(key);
+    // As if this isolate had used every leased token, while the key's object cannot be reached.
+    const lease = heldLease(key.id)!;
+    lease.used = lease.granted;
+    const res = await sendWith(envWithUnreachableLimiter(), identifyRequest(key.key));
+    await expectProblem(res, 503, "limiter_unavailable", key.key);
+    expect(lease.used, "nothing admitted from the lease beyond its tokens").toBe(lease.granted);
+  });
+
+  it("a lease admits only what the key may do: an events-only key hot on events still gets 403 for identify", async () => {
+    const key = await mintKey(await newProject(), { type: "secret", scopes: ["events:write"] });
+    await heat(key);
+    const lease = heldLease(key.id)!;
+    const usedBefore = lease.used;
+    await expectProblem(await gateway("/v1/identify", withKey(key.key, { method: "POST", body: "{}" })), 403, "insufficient_permissions", key.key);
+    expect(lease.used, "the refusal took no leased token").toBe(usedBefore);
   });
 
   it("do not engage on a cold key: each request asks the object", async () => {

@@ -4,6 +4,7 @@ import { ROUTES } from "../../src/policy/routes";
 import { gateway } from "../helpers";
 
 interface Operation {
+  description?: string;
   security?: Record<string, string[]>[];
   responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, unknown> }>;
   requestBody?: { content: Record<string, { schema: unknown }> };
@@ -28,6 +29,7 @@ describe("/openapi.json", () => {
         expect(ok?.headers, `${method} ${path}`).toHaveProperty("RateLimit");
         expect(ok?.headers).toHaveProperty("X-RateLimit-Remaining");
         expect(operation!.responses["429"]).toBeDefined();
+        if (!rule.gateway) expect(operation!.description?.includes("LEASE_MS"), `${method} ${path}: the lease bound where it applies`).toBe(rule.leased === true);
       }
     }
   });

@@ -89,3 +89,18 @@ describe("matchRoute", () => {
     }
   });
 });
+
+describe("leased routes (token leases, API.md §3)", () => {
+  it("are exactly event ingestion: events, batches, sessions, identify and the outside SDKs' ingestion paths", () => {
+    const leased = ROUTES.filter((rule) => rule.leased).map((rule) => `${rule.methods === "any" ? "ANY" : rule.methods.join("|")} ${rule.path}`);
+    expect(leased.sort()).toEqual(["POST /batch/", "POST /capture/", "POST /e/", "POST /v1/batch", "POST /v1/events", "POST /v1/identify", "POST /v1/sessions"]);
+  });
+
+  it("never include a read, an admin route or the key management API: there a change is in force on the next request", () => {
+    for (const rule of ROUTES.filter((r) => r.leased)) {
+      expect(rule.class === "ingest" || rule.class === "write", rule.path).toBe(true);
+      expect(rule.gateway, rule.path).toBeUndefined();
+      expect(rule.methods, rule.path).toEqual(["POST"]);
+    }
+  });
+});
