@@ -153,3 +153,101 @@ export function compilerInstructions(report) {
   }
   return total;
 }
+
+/**
+ * The stacks of `perf script -F ip,sym` output, one per sample, innermost frame first; each frame
+ * is its symbol (`JS:*'identifyCaller gateway.js:…` for a JavaScript function when workerd runs
+ * with V8's `--perf-basic-prof`, a C++ or Rust name otherwise, `[unknown]` where unwinding failed).
+ */
+export function perfStacks(text) {
+  const stacks = [];
+  let frames = [];
+  for (const line of text.split("\n")) {
+    const trimmed = line.trim();
+    if (trimmed === "") {
+      if (frames.length > 0) stacks.push(frames);
+      frames = [];
+      continue;
+    }
+    const space = trimmed.indexOf(" ");
+    frames.push(space === -1 ? "" : trimmed.slice(space + 1));
+  }
+  if (frames.length > 0) stacks.push(frames);
+  return stacks;
+}
+
+/**
+ * What runs outside the gateway's JavaScript, by the first marker found anywhere on the stack,
+ * in this order. A sample with no stage frame and no marker is "runtime: other".
+ */
+export const RUNTIME_BUCKETS = [
+  // workerd writes each console.log line to its stdout, a Unix socket to the Node process that started it.
+  ["request id, log line", /unix_stream_sendmsg/],
+  ["runtime: garbage collection", /Heap::CollectGarbage|MinorGCJob|Scavenger|MarkCompact|ConcurrentMarking|IncrementalMarking|cppgc::internal|ArrayBufferSweeper|HeapTracer/],
+  ["runtime: V8's compilers", /OptimizingCompileTaskExecutor|MaglevConcurrentDispatcher|compiler::Pipeline|maglev::/],
+  // Not tokio:: — workerd's event loop runs every task inside tokio's block_on, so it is on every stack.
+  ["runtime: HTTP of both connections (hyper, sockets)", /kj_hyper::|hyper::|hyper_util::|http::header|kj::HttpHeaders|bytes::|mio::net|tcp_sendmsg|tcp_recvmsg|tcp_v4_rcv/],
+  ["runtime: fetch() and its response", /fetchImpl|handleHttpFetchResponse/],
+  ["runtime: request dispatch and teardown", /WorkerEntrypoint|ServiceWorkerGlobalScope::request|IoContext_IncomingRequest|IoContext::~IoContext/],
+];
+const RUNTIME_OTHER = "runtime: other";
+
+/** The function a `perf-basic-prof` JavaScript frame names, without esbuild's digit suffix; null for other frames. */
+export function jsFunctionOf(frame) {
+  const match = /^JS:[*+^~]?'?([^\s]*)/.exec(frame);
+  return match === null ? null : match[1].replace(/\d+$/, "");
+}
+
+/**
+ * Samples per stage from perf's stacks: a sample goes to the innermost JavaScript frame that
+ * belongs to a stage (so C++ the gateway's code calls into, a Headers copy say, is that stage's),
+ * else to the first runtime bucket whose marker is on its stack. Unlike V8's profiler this sees
+ * the runtime's own work — HTTP, the subrequest, headers crossing into C++ and Rust, GC.
+ */
+export function perfTimeByStage(stacks, stages = GATEWAY_STAGES, buckets = RUNTIME_BUCKETS) {
+  const stageOfFunction = new Map();
+  for (const [stage, functions] of stages) for (const name of functions) stageOfFunction.set(name, stage);
+  const counts = new Map([...stages.map(([stage]) => [stage, 0]), ...buckets.map(([bucket]) => [bucket, 0]), [RUNTIME_OTHER, 0]]);
+  for (const frames of stacks) {
+    let stage;
+    for (const frame of frames) {
+      const fn = jsFunctionOf(frame);
+      stage = fn === null ? undefined : stageOfFunction.get(fn);
+      if (stage !== undefined) break;
+    }
+    if (stage === undefined) {
+      const joined = frames.join("\n");
+      stage = buckets.find(([, marker]) => marker.test(joined))?.[0] ?? RUNTIME_OTHER;
+    }
+    counts.set(stage, counts.get(stage) + 1);
+  }
+  return [...counts.entries()].map(([stage, samples]) => ({ stage, samples }));
+}
+
+/**
+ * Scenarios' stage rows as one table in µs per request (samples × the sampling period ÷ answers),
+ * rows in the order of the first scenario's, largest first, and a total line.
+ */
+export function perfStageTable(byScenario, periodUs) {
+  const scenarios = Object.keys(byScenario);
+  const perRequest = (scenario, samples) => (samples * periodUs) / byScenario[scenario].requests;
+  const stages = byScenario[scenarios[scenarios.length - 1]].rows.map((row) => row.stage);
+  const value = (scenario, stage) => perRequest(scenario, byScenario[scenario].rows.find((row) => row.stage === stage)?.samples ?? 0);
+  const largest = (stage) => Math.max(...scenarios.map((scenario) => value(scenario, stage)));
+  const ordered = stages.filter((stage) => largest(stage) > 0).sort((a, b) => largest(b) - largest(a));
+  const rows = ordered.map((stage) => ({ stage, us: Object.fromEntries(scenarios.map((scenario) => [scenario, value(scenario, stage)])) }));
+  const total = Object.fromEntries(scenarios.map((scenario) => [scenario, perRequest(scenario, byScenario[scenario].rows.reduce((sum, row) => sum + row.samples, 0))]));
+  return { scenarios, rows, total };
+}
+
+/**
+ * Stages for perf's view of every scenario: Hono's own dispatch, the gateway's stages, and the
+ * reference Workers' code (bench/bare-forward.ts and contract-bucket.ts's amendments, whose
+ * identity and rate-limit headers go through the gateway's own functions, so those rows compare).
+ */
+export const PERF_STAGES = [
+  ["Hono: router, middleware chain", ["dispatch", "match", "search", "#pushHandlerSets", "getPath", "header"]],
+  ...GATEWAY_STAGES,
+  ["reference: bare forward (bench/bare-forward.ts)", ["forwardBare"]],
+  ["reference: constant contract headers (bench/contract-bucket.ts)", ["amendments", "request", "response"]],
+];

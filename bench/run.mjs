@@ -48,7 +48,7 @@ import {
   workerBuildOptions,
   wranglerPkg,
 } from "./harness.mjs";
-import { compilerInstructions, connectInspector, profileDuring, reportProfile } from "./profile.mjs";
+import { compilerInstructions, connectInspector, perfStacks, perfStageTable, perfTimeByStage, PERF_STAGES, profileDuring, reportProfile } from "./profile.mjs";
 
 const BUILD_DIR = path.join(BENCH_DIR, ".build");
 const RESULTS_DIR = path.join(BENCH_DIR, "results");
@@ -451,6 +451,27 @@ function jitCompilerInstructions(file) {
 }
 
 /** Makes Miniflare start workerd under valgrind's callgrind, instrumentation off until asked. */
+/** perf's sampling rate in perf mode: each sample stands for 1e6 / PERF_HZ µs of CPU. */
+const PERF_HZ = 4000;
+
+/** V8 writes /tmp/perf-<pid>.map, so that perf can name the JavaScript functions on a stack. */
+function usePerfNames() {
+  const flags = process.env.MINIFLARE_WORKERD_V8_FLAGS ?? "";
+  if (!flags.split(" ").includes("--perf-basic-prof")) process.env.MINIFLARE_WORKERD_V8_FLAGS = `${flags} --perf-basic-prof`.trim();
+}
+
+/** Prints perf's stage table (µs of workerd CPU per answer) and writes it to bench/results/perf-stages.json. */
+function reportPerfStages(table) {
+  const width = 62;
+  log(`\nworkerd CPU per answer by stage (perf, all threads; µs): the gateway's stages, then the runtime's own work`);
+  log(`${"stage".padEnd(width)}${table.scenarios.map((scenario) => scenario.padStart(12)).join("")}`);
+  for (const row of table.rows) log(`${row.stage.slice(0, width - 1).padEnd(width)}${table.scenarios.map((scenario) => row.us[scenario].toFixed(1).padStart(12)).join("")}`);
+  log(`${"total".padEnd(width)}${table.scenarios.map((scenario) => table.total[scenario].toFixed(1).padStart(12)).join("")}`);
+  const file = path.join(RESULTS_DIR, "perf-stages.json");
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), sampleHz: PERF_HZ, unit: "µs of workerd CPU per answer", ...table }, null, 2));
+  log(`bench: wrote ${file}`);
+}
+
 function useCallgrind() {
   rmSync(CALLGRIND_DIR, { recursive: true, force: true });
   mkdirSync(CALLGRIND_DIR, { recursive: true });
@@ -544,6 +565,7 @@ async function main() {
   const pinnedHost = pin(process.pid, 1);
   const originUrl = CONFIG.origin === "http" ? await startHttpOrigin() : null;
   if (CONFIG.profile === "callgrind") useCallgrind();
+  if (CONFIG.profile === "perf") usePerfNames();
   state.mf = new Miniflare(miniflareOptions(wrangler, originUrl));
   await state.mf.ready;
   // Under a wrapper (MINIFLARE_WORKERD_PATH, e.g. valgrind) the process has another name.
@@ -835,15 +857,19 @@ async function main() {
   }
   if (CONFIG.profile === "perf") {
     mkdirSync(RESULTS_DIR, { recursive: true });
+    const byScenario = {};
     for (const scenario of SCENARIOS) {
       const out = path.join(RESULTS_DIR, `${scenario}.perf.data`);
-      const perf = spawn("perf", ["record", "-q", "-e", "cpu-clock", "-g", "-p", String(workerdPid), "-o", out], { stdio: "inherit" });
+      const perf = spawn("perf", ["record", "-q", "-e", "cpu-clock", "-F", String(PERF_HZ), "-g", "-p", String(workerdPid), "-o", out], { stdio: "inherit" });
       await sleep(300);
       const result = await slice(scenario, CONFIG.sliceSeconds);
       perf.kill("SIGINT");
       await new Promise((resolve) => perf.once("exit", resolve));
       log(`bench: ${scenario}: ${Math.round(result.reqPerSec)} req/s, ${result.completed} requests, perf data in ${out}`);
+      const script = execFileSync("perf", ["script", "-i", out, "-F", "ip,sym"], { encoding: "utf8", maxBuffer: 2 ** 30, stdio: ["ignore", "pipe", "ignore"] });
+      byScenario[scenario] = { requests: result.completed, rows: perfTimeByStage(perfStacks(script), PERF_STAGES) };
     }
+    reportPerfStages(perfStageTable(byScenario, 1e6 / PERF_HZ));
     clearTimeout(watchdog);
     return;
   }
