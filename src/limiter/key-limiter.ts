@@ -114,6 +114,8 @@ interface UsageState {
   bucket: Bucket | null;
   /** Tokens out on lease (lease-ledger.ts), by lease id. */
   leases?: Record<string, LeaseRecord>;
+  /** Day tokens of orphaned leases, by UTC day (lease-ledger.ts); absent in states stored before it. */
+  unreported?: Record<string, number>;
   days: Record<string, DayCount>;
   /** Days whose latest totals D1 has not acknowledged. */
   unflushed: string[];
@@ -166,7 +168,7 @@ export class KeyLimiter extends DurableObject<Env> {
     if (ctx.storage.kv.get(LEGACY_POLICY) !== undefined) ctx.storage.kv.delete(LEGACY_POLICY);
     const usage = ctx.storage.kv.get<UsageState>(USAGE);
     if (usage !== undefined) {
-      this.ledger = usage.bucket === null ? null : { bucket: usage.bucket, leases: usage.leases ?? {} };
+      this.ledger = usage.bucket === null ? null : { bucket: usage.bucket, leases: usage.leases ?? {}, unreported: usage.unreported ?? {} };
       this.days = new Map(Object.entries(usage.days));
       this.unflushed = new Set(usage.unflushed);
       this.lastUsedAt = usage.lastUsedAt;
@@ -488,6 +490,7 @@ export class KeyLimiter extends DurableObject<Env> {
     this.ctx.storage.kv.put<UsageState>(USAGE, {
       bucket: this.ledger?.bucket ?? null,
       leases: this.ledger?.leases ?? {},
+      unreported: this.ledger?.unreported ?? {},
       days: Object.fromEntries(this.days),
       unflushed: [...this.unflushed],
       lastUsedAt: this.lastUsedAt,

@@ -13,7 +13,9 @@
  *  - Leased day tokens stay reserved against the daily quota until the isolate has reported what
  *    it used of them and said it will use no more (`final`), or the day is over. D1 counts what
  *    isolates report; an isolate that dies holding a lease leaves its unreported requests
- *    uncounted (at most that lease's tokens) and their reservation held until midnight.
+ *    uncounted (at most that lease's tokens) and their reservation held until midnight; its record
+ *    is folded into the day's `unreported` tokens once no report can come (UNREPORTED_GRACE_MS),
+ *    and an expired lease never keeps another isolate from leasing (MAX_LEASES counts live ones).
  *
  * An isolate reports `used` as a running total per lease, so a report that is repeated, late or
  * out of order counts nothing twice.
@@ -41,10 +43,24 @@ export interface Ledger {
   /** Tokens not out on leases. */
   bucket: Bucket;
   leases: Record<string, LeaseRecord>;
+  /**
+   * Day tokens of leases that expired unreported longer than UNREPORTED_GRACE_MS ago, by UTC
+   * day: their isolates are gone and may have used them all, so they stay reserved (counted as
+   * used) until the day ends, without a record each. Absent in ledgers stored before it.
+   */
+  unreported?: Record<string, number>;
 }
 
-/** The most leases a key has out at once; past it, isolates ask per request. */
+/** The most leases a key has live at once; past it, isolates ask per request. Expired ones take no place. */
 export const MAX_LEASES = 64;
+
+/**
+ * How long an expired lease waits for its isolate's last report before it is taken as orphaned
+ * (its isolate ended: a deploy, an eviction, a crash). A live isolate reports within seconds of
+ * expiry, from a request's waitUntil, which lasts 30 s at most; a report later than this finds no
+ * lease and counts nothing.
+ */
+export const UNREPORTED_GRACE_MS = 60_000;
 
 /** The most tokens one lease holds: two lease lifetimes at the key's rate, at most its burst. */
 export function maxLeaseTokens(limits: Limits, leaseMs: number): number {
@@ -85,11 +101,18 @@ export function liveLeased(ledger: Ledger, at: number): number {
   return total;
 }
 
-/** Day tokens held by unreported leases of `day`, live or not. */
+/** Day tokens held by unreported leases of `day`, live or not, orphaned ones included. */
 export function reservedOn(ledger: Ledger, day: string): number {
-  let total = 0;
+  let total = ledger.unreported?.[day] ?? 0;
   for (const lease of Object.values(ledger.leases)) if (lease.day === day) total += outstanding(lease);
   return total;
+}
+
+/** Leases live at `at`: what MAX_LEASES bounds. */
+function liveLeases(ledger: Ledger, at: number): number {
+  let live = 0;
+  for (const lease of Object.values(ledger.leases)) if (lease.expiresAt > at) live++;
+  return live;
 }
 
 /**
@@ -102,7 +125,17 @@ export function refillLedger(ledger: Ledger, limits: Limits, now: number): void 
   const refilled = refill(ledger.bucket, { ...limits, burst: cap }, now);
   ledger.bucket = refilled;
   const today = utcDay(now);
-  for (const [id, lease] of Object.entries(ledger.leases)) if (lease.day < today) delete ledger.leases[id];
+  for (const [id, lease] of Object.entries(ledger.leases)) {
+    if (lease.day < today) delete ledger.leases[id];
+    else if (lease.expiresAt + UNREPORTED_GRACE_MS <= now) {
+      // Orphaned: its tokens stay reserved for the day, its record goes (a key's leases would grow all day).
+      ledger.unreported = { ...ledger.unreported, [lease.day]: (ledger.unreported?.[lease.day] ?? 0) + outstanding(lease) };
+      delete ledger.leases[id];
+    }
+  }
+  if (ledger.unreported !== undefined) {
+    for (const day of Object.keys(ledger.unreported)) if (day < today) delete ledger.unreported[day];
+  }
 }
 
 /**
@@ -126,7 +159,7 @@ export function grantLease(
   grant: { leaseId: string; want: number; maxTokens: number; leaseMs: number; version: number },
   now: number,
 ): LeaseAnswer {
-  if (Object.keys(ledger.leases).length >= MAX_LEASES) return { granted: false };
+  if (liveLeases(ledger, now) >= MAX_LEASES) return { granted: false };
   const tokens = leaseSize(ledger, limits, dayRequests, grant.want, grant.maxTokens, now);
   if (tokens < 1) return { granted: false };
   const short = tokens < Math.min(Math.floor(grant.want), grant.maxTokens);

@@ -12,7 +12,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fullBucket, utcDay } from "../../src/limiter/bucket";
-import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
+import { grantLease, MAX_LEASES, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, UNREPORTED_GRACE_MS, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
 import { admitFromLease, leaseAfterGrant, needsRenewal, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
 import type { Limits } from "../../src/policy/limits";
 
@@ -60,11 +60,16 @@ class SimObject {
     return answer.granted ? { status: 200, grant: this.grantOf(answer, now) } : { status: 200 };
   }
 
+  /** What reports counted, by lease: what a crashed isolate's lease did beyond it was never counted. */
+  readonly reported = new Map<string, { used: number; refused: number }>();
+
   renew(report: LeaseReport, now: number): LeaseGrant | null {
     refillLedger(this.ledger, this.limits, now);
     const counted = takeReport(this.ledger, report, now);
     this.requests += counted.requests;
     this.rejected += counted.rejected;
+    const reported = this.reported.get(report.leaseId) ?? { used: 0, refused: 0 };
+    this.reported.set(report.leaseId, { used: reported.used + counted.requests, refused: reported.refused + counted.rejected });
     if (report.final || report.want < 1 || this.revoked) return null;
     const answer = renewLease(this.ledger, this.limits, this.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
     return answer.granted ? this.grantOf(answer, now) : null;
@@ -94,7 +99,9 @@ type Step =
   | { kind: "lose"; after: number }
   | { kind: "crash"; isolate: number; after: number }
   | { kind: "relabel"; after: number }
-  | { kind: "revoke"; after: number };
+  | { kind: "revoke"; after: number }
+  /** A quiet minute or more: orphaned leases outlive UNREPORTED_GRACE_MS and are folded into the day's reservation. */
+  | { kind: "pause"; after: number };
 
 const step = (isolates: number): fc.Arbitrary<Step> =>
   fc.oneof(
@@ -104,6 +111,7 @@ const step = (isolates: number): fc.Arbitrary<Step> =>
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), isolate: fc.nat(isolates - 1), after: fc.integer({ min: 0, max: 50 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("relabel" as const), after: fc.integer({ min: 0, max: 50 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("revoke" as const), after: fc.integer({ min: 0, max: 300 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("pause" as const), after: fc.integer({ min: UNREPORTED_GRACE_MS, max: UNREPORTED_GRACE_MS + 30_000 }) }) },
   );
 
 const scenario: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 5 }).chain((isolates) =>
@@ -150,7 +158,20 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
     }
   };
 
+  /** Every message in flight arrives, and each live isolate reports its lease as final: what happens within seconds of quiet. */
+  const settle = () => {
+    while (inFlight.length > 0) deliver(inFlight.shift()!);
+    for (const [index, isolate] of isolates.entries()) {
+      if (!isolate.crashed && isolate.lease !== undefined) {
+        send(index, isolate.lease, true);
+        isolate.lease = undefined;
+      }
+    }
+    while (inFlight.length > 0) deliver(inFlight.shift()!);
+  };
+
   for (const s of steps) {
+    if (s.kind === "pause") settle();
     now += s.after;
     switch (s.kind) {
       case "request": {
@@ -217,25 +238,20 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
           revokedAt = now;
         }
         break;
+      case "pause":
+        break; // settled above, before the time passed
     }
   }
   // The end: every message in flight arrives; every live isolate's lease expires and is reported.
   now += 2 * leaseMs;
-  while (inFlight.length > 0) deliver(inFlight.shift()!);
-  for (const [index, isolate] of isolates.entries()) {
-    if (!isolate.crashed && isolate.lease !== undefined) {
-      send(index, isolate.lease, true);
-      isolate.lease = undefined;
-    }
-  }
-  while (inFlight.length > 0) deliver(inFlight.shift()!);
+  settle();
   // What a crashed isolate's lease did that its messages (all arrived by now) never reported.
   for (const isolate of isolates) {
     const lease = isolate.lostLease;
     if (lease === undefined) continue;
-    const record = object.ledger.leases[lease.leaseId];
-    isolate.lostAdmitted = lease.used - (record?.used ?? lease.used);
-    isolate.lostRefused = lease.refused - (record?.refused ?? lease.refused);
+    const reported = object.reported.get(lease.leaseId) ?? { used: 0, refused: 0 };
+    isolate.lostAdmitted = lease.used - reported.used;
+    isolate.lostRefused = lease.refused - reported.refused;
   }
   return { object, isolates, admitted, refused, revokedAt };
 }
@@ -306,6 +322,48 @@ describe("lease grants: short only when the key has no more to lend", () => {
       topUp: 60,
       short: false,
     });
+  });
+});
+
+describe("leases whose isolates died holding them (a deploy or an eviction ends every isolate at once)", () => {
+  const limits = { rate: 1_000, burst: 10_000, daily: 10_000_000 };
+  const grant = (ledger: Ledger, leaseId: string, now: number) =>
+    grantLease(ledger, limits, 0, { leaseId, want: 20, maxTokens: 2_000, leaseMs: 1_000, version: 1 }, now);
+  /** MAX_LEASES isolates each take a lease at T0 and die holding it. */
+  function orphaned(): Ledger {
+    const ledger: Ledger = { bucket: fullBucket(limits, T0), leases: {} };
+    for (let i = 0; i < MAX_LEASES; i++) expect(grant(ledger, `dead${i}`, T0)).toMatchObject({ granted: true });
+    return ledger;
+  }
+
+  it("take no place among the key's MAX_LEASES once expired: the isolates after them lease again", () => {
+    const ledger = orphaned();
+    expect(grant(ledger, "while-they-live", T0 + 10), "the cap holds while they are live").toEqual({ granted: false });
+    refillLedger(ledger, limits, T0 + 1_001);
+    expect(grant(ledger, "after", T0 + 1_001)).toMatchObject({ granted: true, topUp: 20 });
+  });
+
+  it("keep their day tokens reserved until midnight, as used: never an over-admit, however long ago they died", () => {
+    const ledger = orphaned();
+    const day = utcDay(T0);
+    expect(reservedOn(ledger, day)).toBe(MAX_LEASES * 20);
+    for (const later of [T0 + 1_001, T0 + 1_000 + UNREPORTED_GRACE_MS + 1, T0 + 3_600_000]) {
+      refillLedger(ledger, limits, later);
+      expect(reservedOn(ledger, day), `at +${later - T0} ms`).toBe(MAX_LEASES * 20);
+    }
+    // Past the grace no report can come any more (a request's waitUntil lasts 30 s): only the reservation is kept, not each record.
+    expect(Object.keys(ledger.leases)).toHaveLength(0);
+    refillLedger(ledger, limits, Date.UTC(2026, 11, 3, 0, 0, 1));
+    expect(reservedOn(ledger, day)).toBe(0);
+    expect(reservedOn(ledger, utcDay(Date.UTC(2026, 11, 3, 0, 0, 1)))).toBe(0);
+  });
+
+  it("a report that comes after expiry but within the grace still counts, and frees the rest of the reservation", () => {
+    const ledger = orphaned();
+    const lateAt = T0 + 1_000 + UNREPORTED_GRACE_MS - 1;
+    refillLedger(ledger, limits, lateAt);
+    expect(takeReport(ledger, { leaseId: "dead0", usedTotal: 15, refusedTotal: 2, final: true }, lateAt)).toEqual({ requests: 15, rejected: 2 });
+    expect(reservedOn(ledger, utcDay(T0))).toBe((MAX_LEASES - 1) * 20);
   });
 });
 

@@ -4,12 +4,13 @@
  * key changed through this isolate are not; a key changed elsewhere stops within LEASE_MS; the
  * bucket is never exceeded; D1 counts every answer exactly once the leases are reported.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { configOf } from "../../src/config";
 import { utcDay } from "../../src/limiter/bucket";
 import { keyLimiter } from "../../src/limiter/client";
-import type { KeyLimiter } from "../../src/limiter/key-limiter";
+import { readDecision, type KeyLimiter } from "../../src/limiter/key-limiter";
+import { MAX_LEASES, reservedOn, type Ledger } from "../../src/limiter/lease-ledger";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
 import { env, envCountingLimiterCalls, envWithFailingLimiter, envWithUnreachableLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
@@ -139,6 +140,38 @@ describe("token leases", { timeout: 20_000 }, () => {
     const usedBefore = lease.used;
     await expectProblem(await gateway("/v1/identify", withKey(key.key, { method: "POST", body: "{}" })), 403, "insufficient_permissions", key.key);
     expect(lease.used, "the refusal took no leased token").toBe(usedBefore);
+  });
+
+  it("isolates that died holding leases (a deploy ends them all) do not keep the key from leasing once those expire", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const object = keyLimiter(env, key.id);
+    const need = { permission: "events:write", publicKey: true, action: "send events" } as const;
+    // MAX_LEASES isolates each take a lease, then end without a report.
+    for (let i = 0; i < MAX_LEASES; i++) {
+      const decision = readDecision(await object.admit({ keyId: key.id, need, origin: null, lease: { leaseId: `dead-${i}`, want: 20 } }));
+      expect(decision.ok && "lease" in decision && decision.lease !== undefined, `lease ${i}`).toBe(true);
+    }
+    await new Promise((resolve) => setTimeout(resolve, LEASE_MS + 100));
+    await heat(key);
+    // Their day tokens stay reserved (they may all have been used) until their isolates are known gone, then until midnight.
+    const reserved = await runInDurableObject(object, (instance: KeyLimiter) => reservedOn((instance as unknown as { ledger: Ledger }).ledger, utcDay(Date.now())));
+    expect(reserved).toBeGreaterThanOrEqual(MAX_LEASES * 20);
+  });
+
+  it("the day tokens of orphaned leases stay reserved across the object's eviction", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const object = keyLimiter(env, key.id);
+    expect((await event(key.key)).status).toBe(200);
+    const day = utcDay(Date.now());
+    await runInDurableObject(object, (instance: KeyLimiter) => {
+      const held = instance as unknown as { ledger: Ledger; persist(): void };
+      held.ledger.unreported = { [day]: 1234 };
+      held.persist();
+    });
+    await evictDurableObject(object);
+    expect((await event(key.key)).status).toBe(200);
+    const reserved = await runInDurableObject(object, (instance: KeyLimiter) => reservedOn((instance as unknown as { ledger: Ledger }).ledger, day));
+    expect(reserved).toBe(1234);
   });
 
   it("do not engage on a cold key: each request asks the object", async () => {
