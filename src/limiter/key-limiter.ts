@@ -24,7 +24,8 @@
  *                  Written behind the traffic, at most every WRITE_BEHIND_MS, never once per
  *                  request: a durable write per request would cost most of the gateway's
  *                  throughput. An abrupt crash can therefore lose at most the last
- *                  WRITE_BEHIND_MS of counts; idle eviction loses nothing.
+ *                  WRITE_BEHIND_MS of counts; idle eviction loses nothing. A lease grant or
+ *                  renewal is the exception: written before its answer leaves (persistLent).
  * D1 `usage_daily` gets the day totals from `alarm()`, every FLUSH_INTERVAL_MS while there is
  * something new, as one batch per flush. Totals (not deltas) merged with max() make a repeated
  * alarm harmless; a failed flush keeps everything and retries.
@@ -274,6 +275,7 @@ export class KeyLimiter extends DurableObject<Env> {
     if (report.final || report.want < 1 || !usable(state, now)) return JSON.stringify(refused);
     const leaseMs = configOf(this.env).leaseMs;
     const answer = renewLease(ledger, limits, count.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(limits, leaseMs), leaseMs, version: state.version }, now);
+    if (answer.granted) this.persistLent();
     const renewed: RenewAnswer = answer.granted ? { granted: true, ...this.grantOf(state, limits, count, answer) } : refused;
     return JSON.stringify(renewed);
   }
@@ -284,8 +286,19 @@ export class KeyLimiter extends DurableObject<Env> {
     if (leaseMs === 0) return undefined;
     const answer = grantLease(this.ledger!, limits, count.requests, { leaseId: asked.leaseId, want: asked.want, maxTokens: maxLeaseTokens(limits, leaseMs), leaseMs, version: state.version }, now);
     if (!answer.granted) return undefined;
-    this.counted(utcDay(now), count); // persist the ledger with the counts
+    this.persistLent();
     return this.grantOf(state, limits, count, answer);
+  }
+
+  /**
+   * Tokens just lent are written now, not behind the traffic: the output gate then holds the
+   * grant until they are durable. An object reset right after a grant (a crash, a deploy) would
+   * otherwise refill a bucket that forgot them while the isolate spends them — an over-admit of
+   * up to a lease's tokens, and its reported use counted nowhere. Grants are a few per isolate
+   * per LEASE_MS, not one per request.
+   */
+  private persistLent(): void {
+    this.persist();
   }
 
   private grantOf(state: KeyState, limits: Limits, count: DayCount, answer: Extract<LeaseAnswer, { granted: true }>): LeaseGrant {

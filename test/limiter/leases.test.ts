@@ -158,6 +158,18 @@ describe("token leases", { timeout: 20_000 }, () => {
     expect(reserved).toBeGreaterThanOrEqual(MAX_LEASES * 20);
   });
 
+  it("a lease is durable before its grant leaves the object: an object reset at once would still know the tokens are out", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const object = keyLimiter(env, key.id);
+    const need = { permission: "events:write", publicKey: true, action: "send events" } as const;
+    const decision = readDecision(await object.admit({ keyId: key.id, need, origin: null, lease: { leaseId: "durable", want: 500 } }));
+    expect(decision.ok && "lease" in decision && decision.lease?.topUp).toBe(500);
+    // What an object reset abruptly now (a crash, a deploy) would start from: its storage, before any write-behind ran.
+    const stored = await runInDurableObject(object, (_instance, state) => state.storage.kv.get<{ bucket: { tokens: number }; leases: Ledger["leases"] }>("usage"));
+    expect(stored?.leases["durable"]?.granted, "the lease record is stored").toBe(500);
+    expect(stored!.bucket.tokens, "and its tokens are out of the stored bucket").toBeLessThanOrEqual(10_000 - 500);
+  });
+
   it("the day tokens of orphaned leases stay reserved across the object's eviction", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
     const object = keyLimiter(env, key.id);
