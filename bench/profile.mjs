@@ -226,8 +226,8 @@ export function perfTimeByStage(stacks, stages = GATEWAY_STAGES, buckets = RUNTI
 }
 
 /**
- * Scenarios' stage rows as one table in µs per request (samples × the sampling period ÷ answers),
- * rows in the order of the first scenario's, largest first, and a total line.
+ * Scenarios' stage rows as one table in µs per request (samples × the sampling period ÷ answers):
+ * every stage some scenario spent time in, by its largest figure first, and a total line.
  */
 export function perfStageTable(byScenario, periodUs) {
   const scenarios = Object.keys(byScenario);

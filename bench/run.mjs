@@ -450,7 +450,6 @@ function jitCompilerInstructions(file) {
   return compilerInstructions(execFileSync("callgrind_annotate", ["--inclusive=yes", "--threshold=100", file], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 }));
 }
 
-/** Makes Miniflare start workerd under valgrind's callgrind, instrumentation off until asked. */
 /** perf's sampling rate in perf mode: each sample stands for 1e6 / PERF_HZ µs of CPU. */
 const PERF_HZ = 4000;
 
@@ -472,6 +471,7 @@ function reportPerfStages(table) {
   log(`bench: wrote ${file}`);
 }
 
+/** Makes Miniflare start workerd under valgrind's callgrind, instrumentation off until asked. */
 function useCallgrind() {
   rmSync(CALLGRIND_DIR, { recursive: true, force: true });
   mkdirSync(CALLGRIND_DIR, { recursive: true });

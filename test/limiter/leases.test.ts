@@ -40,6 +40,18 @@ async function d1Usage(keyId: string): Promise<{ requests: number; rejected: num
     .first<{ requests: number; rejected: number }>();
 }
 
+const EVENTS = { permission: "events:write", publicKey: true, action: "send events" } as const;
+
+/** What the key's object decides for a lease asked as an isolate would ask it, with an admit. */
+async function askLease(keyId: string, leaseId: string, want: number) {
+  return readDecision(await keyLimiter(env, keyId).admit({ keyId, need: EVENTS, origin: null, lease: { leaseId, want } }));
+}
+
+/** The day tokens the key's object holds back for unreported leases. */
+function reservedByObject(keyId: string, day: string): Promise<number> {
+  return runInDurableObject(keyLimiter(env, keyId), (instance: KeyLimiter) => reservedOn((instance as unknown as { ledger: Ledger }).ledger, day));
+}
+
 /** A hot key: a burst of events past the threshold, so that this isolate holds a lease for it. */
 async function heat(key: MintedKey): Promise<void> {
   const statuses = await burst(key.key, LEASE_THRESHOLD + 10);
@@ -144,28 +156,23 @@ describe("token leases", { timeout: 20_000 }, () => {
 
   it("isolates that died holding leases (a deploy ends them all) do not keep the key from leasing once those expire", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
-    const object = keyLimiter(env, key.id);
-    const need = { permission: "events:write", publicKey: true, action: "send events" } as const;
     // MAX_LEASES isolates each take a lease, then end without a report.
     for (let i = 0; i < MAX_LEASES; i++) {
-      const decision = readDecision(await object.admit({ keyId: key.id, need, origin: null, lease: { leaseId: `dead-${i}`, want: 20 } }));
+      const decision = await askLease(key.id, `dead-${i}`, 20);
       expect(decision.ok && "lease" in decision && decision.lease !== undefined, `lease ${i}`).toBe(true);
     }
     await new Promise((resolve) => setTimeout(resolve, LEASE_MS + 100));
     await heat(key);
     // Their day tokens stay reserved (they may all have been used) until their isolates are known gone, then until midnight.
-    const reserved = await runInDurableObject(object, (instance: KeyLimiter) => reservedOn((instance as unknown as { ledger: Ledger }).ledger, utcDay(Date.now())));
-    expect(reserved).toBeGreaterThanOrEqual(MAX_LEASES * 20);
+    expect(await reservedByObject(key.id, utcDay(Date.now()))).toBeGreaterThanOrEqual(MAX_LEASES * 20);
   });
 
   it("a lease is durable before its grant leaves the object: an object reset at once would still know the tokens are out", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
-    const object = keyLimiter(env, key.id);
-    const need = { permission: "events:write", publicKey: true, action: "send events" } as const;
-    const decision = readDecision(await object.admit({ keyId: key.id, need, origin: null, lease: { leaseId: "durable", want: 500 } }));
+    const decision = await askLease(key.id, "durable", 500);
     expect(decision.ok && "lease" in decision && decision.lease?.topUp).toBe(500);
     // What an object reset abruptly now (a crash, a deploy) would start from: its storage, before any write-behind ran.
-    const stored = await runInDurableObject(object, (_instance, state) => state.storage.kv.get<{ bucket: { tokens: number }; leases: Ledger["leases"] }>("usage"));
+    const stored = await runInDurableObject(keyLimiter(env, key.id), (_instance, state) => state.storage.kv.get<{ bucket: { tokens: number }; leases: Ledger["leases"] }>("usage"));
     expect(stored?.leases["durable"]?.granted, "the lease record is stored").toBe(500);
     expect(stored!.bucket.tokens, "and its tokens are out of the stored bucket").toBeLessThanOrEqual(10_000 - 500);
   });
@@ -182,8 +189,7 @@ describe("token leases", { timeout: 20_000 }, () => {
     });
     await evictDurableObject(object);
     expect((await event(key.key)).status).toBe(200);
-    const reserved = await runInDurableObject(object, (instance: KeyLimiter) => reservedOn((instance as unknown as { ledger: Ledger }).ledger, day));
-    expect(reserved).toBe(1234);
+    expect(await reservedByObject(key.id, day)).toBe(1234);
   });
 
   it("do not engage on a cold key: each request asks the object", async () => {
