@@ -12,7 +12,7 @@ import type { KeyFacts } from "../keys/key-index";
 import type { KeyState } from "../keys/key-state";
 import { PUBLIC_KEY_SCOPES, type Need } from "../policy/authorize";
 import type { RouteRule } from "../policy/routes";
-import { readDecision, type AdmitDecision, type AdmitRequest, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
+import { gaveUp, readDecision, type AdmitDecision, type AdmitRequest, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
 import { isRevokedRefusal, knownRevoked, rememberRevoked } from "./revoked-keys";
 import {
   admitFromLease,
@@ -127,8 +127,9 @@ export async function admitKey(
     const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease, countsOwnRefusal, answerBy(deadline))).finally(() => {
       if (askLease !== undefined) askedLease(facts.keyId);
     });
-    if (answer !== TIMED_OUT) {
-      const decision = readDecision(answer);
+    // An object that decided past answerBy counted nothing: as if it had not answered in time.
+    const decision = answer === TIMED_OUT ? undefined : readDecision(answer);
+    if (decision !== undefined && !gaveUp(decision)) {
       if (decision.ok) {
         admittedAfterRefusal(slot, decision.rate);
         if (decision.lease === undefined) return decision;

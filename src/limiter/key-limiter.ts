@@ -65,6 +65,10 @@ export interface AdmitRequest {
   answerBy?: number;
 }
 
+function tooLate(request: AdmitRequest): boolean {
+  return request.answerBy !== undefined && Date.now() > request.answerBy;
+}
+
 export type AdmitDecision =
   | { ok: true; scopes: readonly string[]; rate: RateSnapshot; lease?: LeaseGrant }
   | {
@@ -127,8 +131,16 @@ interface UsageState {
   minutes?: MinuteTally;
 }
 
-/** The answer to a call whose caller stopped waiting (AdmitRequest.answerBy): nobody reads it. */
+/**
+ * The answer to a call decided after its answerBy (AdmitRequest): nothing was counted or taken.
+ * Its request may still be waiting; the caller takes it as no answer (the failure policy).
+ */
 const GAVE_UP: AdmitDecision = { ok: false, code: "limiter_unavailable", detail: "This call came after its request stopped waiting for it; nothing was counted." };
+
+/** Whether the object answered GAVE_UP: the call came too late to be decided. */
+export function gaveUp(decision: AdmitDecision): boolean {
+  return !decision.ok && decision.code === "limiter_unavailable";
+}
 
 const STATE = "state";
 const UNRECORDED = "unrecorded";
@@ -197,8 +209,9 @@ export class KeyLimiter extends DurableObject<Env> {
 
   /** The decision itself: status → permissions → bucket → daily quota → consume. */
   async decide(request: AdmitRequest): Promise<AdmitDecision> {
-    if (request.answerBy !== undefined && Date.now() > request.answerBy) return GAVE_UP;
+    if (tooLate(request)) return GAVE_UP;
     const state = this.state ?? (await this.loadOnce(request.keyId));
+    if (tooLate(request)) return GAVE_UP; // the D1 read took the rest of the caller's time
     if (state === null) {
       return { ok: false, code: "invalid_api_key", detail: "This API key does not exist. Check that you copied it whole." };
     }

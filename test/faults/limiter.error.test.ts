@@ -129,6 +129,15 @@ describe("the key's object answering after the request gave up on it", { timeout
     await expectCounted(key.id, 1);
   });
 
+  it("a call that lands after its answer-by time but while the request still waits fails open, not 503", async () => {
+    // ORIGIN_TIMEOUT_MS 2000: the object must decide by 1500 ms; the call lands at 1700 ms, the request waits until 2000 ms.
+    const key = await freshKey();
+    const { res, done } = await answerOf({ ...envWithLateLimiter(1_700), ORIGIN_TIMEOUT_MS: "2000" }, ingest(key));
+    expectFailedOpen(res);
+    await done;
+    await expectCounted(key.id, 1);
+  });
+
   it("a fail-closed read answered 503 takes nothing when its late call lands", async () => {
     const key = await freshKey();
     const { res, done } = await answerOf(late(), read(key));
