@@ -39,7 +39,7 @@ import { applyOperation, limitsOf, sameState, withPlan, type KeyOperation, type 
 import { authorize, effectiveScopes, type Need } from "../policy/authorize";
 import { fullBucket, secondsUntilMidnight, secondsUntilTokens, utcDay, type Bucket, type Limits } from "./bucket";
 import type { PolicyName, RateSnapshot } from "./headers";
-import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
+import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, UNREPORTED_GRACE_MS, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
 import type { LeaseGrant } from "./leases";
 import { emptyTally, minuteLabel, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
 import { overLimitDetail } from "../policy/plans";
@@ -273,13 +273,17 @@ export class KeyLimiter extends DurableObject<Env> {
     const limits = limitsOf(state);
     const ledger = this.ledgerAt(limits, now);
     const day = utcDay(now);
-    const count = this.dayCount(day);
     const reported = takeReport(ledger, report, now);
     if (reported.requests !== 0 || reported.rejected !== 0) {
-      count.requests += reported.requests;
-      count.rejected += reported.rejected;
+      // On the lease's own day: a report just after midnight is of yesterday's requests.
+      const reportedDay = reported.day ?? day;
+      const reportedCount = this.dayCount(reportedDay);
+      reportedCount.requests += reported.requests;
+      reportedCount.rejected += reported.rejected;
+      this.counted(reportedDay, reportedCount);
       if (reported.requests > 0) this.lastUsedAt = now;
     }
+    const count = this.dayCount(day);
     this.counted(day, count); // the ledger changed too: persisted with the counts
     if (state.status === "revoked") {
       const revoked: RenewAnswer = { granted: false, revoked: { ok: false, code: "revoked_api_key", detail: authorize(state, LEASED_NEED, null, now)!.detail } };
@@ -328,7 +332,7 @@ export class KeyLimiter extends DurableObject<Env> {
       // The isolate's own 429s from the lease say what the object's would (plan, the key's own limits).
       refusals: { burst: overLimitDetail("burst", limits, state.limits, state.plan.name), daily: overLimitDetail("daily", limits, state.limits, state.plan.name) },
       bucketTokens: this.ledger!.bucket.tokens,
-      dayUsed: count.requests + reservedOn(this.ledger!, utcDay(answer.expiresAt)),
+      dayUsed: count.requests + reservedOn(this.ledger!, this.ledger!.leases[answer.leaseId]!.day),
     };
   }
 
@@ -511,8 +515,10 @@ export class KeyLimiter extends DurableObject<Env> {
   }
 
   private persist(): void {
-    const today = utcDay(Date.now());
-    for (const day of this.days.keys()) if (day !== today && !this.unflushed.has(day)) this.days.delete(day);
+    // A day's totals are kept while a late report may still add to them (a lease reported just
+    // after midnight): started again from zero, they would lose to D1's max() merge.
+    const oldestOpen = utcDay(Date.now() - UNREPORTED_GRACE_MS);
+    for (const day of this.days.keys()) if (day < oldestOpen && !this.unflushed.has(day)) this.days.delete(day);
     this.ctx.storage.kv.put<UsageState>(USAGE, {
       bucket: this.ledger?.bucket ?? null,
       leases: this.ledger?.leases ?? {},

@@ -16,12 +16,14 @@
  *    uncounted (at most that lease's tokens) and their reservation held until midnight; its record
  *    is folded into the day's `unreported` tokens once no report can come (UNREPORTED_GRACE_MS),
  *    and an expired lease never keeps another isolate from leasing (MAX_LEASES counts live ones).
+ *  - A lease belongs to one UTC day: it ends at midnight at the latest, and what its isolate
+ *    reports, even just after midnight, counts on the day its tokens were reserved on.
  *
  * An isolate reports `used` as a running total per lease, so a report that is repeated, late or
  * out of order counts nothing twice.
  */
 import type { Limits } from "../policy/limits";
-import { refill, utcDay, type Bucket } from "./bucket";
+import { nextUtcMidnight, refill, utcDay, type Bucket } from "./bucket";
 
 /** A lease as the object keeps it. */
 export interface LeaseRecord {
@@ -61,6 +63,17 @@ export const MAX_LEASES = 64;
  * lease and counts nothing.
  */
 export const UNREPORTED_GRACE_MS = 60_000;
+
+/**
+ * A lease that would end at midnight sooner than this is not granted or renewed: its isolate
+ * could hardly use it (it stops EXPIRY_MARGIN_MS early). The last moments of a day ask per request.
+ */
+export const SHORTEST_LEASE_MS = 200;
+
+/** When a lease granted or renewed at `now` ends: LEASE_MS on, and never past the day it counts on. */
+function leaseEnd(now: number, leaseMs: number): number {
+  return Math.min(now + leaseMs, nextUtcMidnight(now));
+}
 
 /** The most tokens one lease holds: two lease lifetimes at the key's rate, at most its burst. */
 export function maxLeaseTokens(limits: Limits, leaseMs: number): number {
@@ -126,12 +139,11 @@ export function refillLedger(ledger: Ledger, limits: Limits, now: number): void 
   ledger.bucket = refilled;
   const today = utcDay(now);
   for (const [id, lease] of Object.entries(ledger.leases)) {
-    if (lease.day < today) delete ledger.leases[id];
-    else if (lease.expiresAt + UNREPORTED_GRACE_MS <= now) {
-      // Orphaned: its tokens stay reserved for the day, its record goes (a key's leases would grow all day).
-      ledger.unreported = { ...ledger.unreported, [lease.day]: (ledger.unreported?.[lease.day] ?? 0) + outstanding(lease) };
-      delete ledger.leases[id];
-    }
+    // Until the grace is over its isolate may still report, yesterday's lease included (on yesterday's count).
+    if (lease.expiresAt + UNREPORTED_GRACE_MS > now) continue;
+    // Orphaned: its tokens stay reserved for the day, its record goes (a key's leases would grow all day).
+    if (lease.day === today) ledger.unreported = { ...ledger.unreported, [lease.day]: (ledger.unreported?.[lease.day] ?? 0) + outstanding(lease) };
+    delete ledger.leases[id];
   }
   // for…in, not Object.keys: this runs on every decision of the key, and allocates nothing.
   for (const day in ledger.unreported) if (day < today) delete ledger.unreported[day];
@@ -159,27 +171,28 @@ export function grantLease(
   now: number,
 ): LeaseAnswer {
   if (liveLeases(ledger, now) >= MAX_LEASES) return { granted: false };
+  const expiresAt = leaseEnd(now, grant.leaseMs);
+  if (expiresAt - now < SHORTEST_LEASE_MS) return { granted: false };
   const tokens = leaseSize(ledger, limits, dayRequests, grant.want, grant.maxTokens, now);
   if (tokens < 1) return { granted: false };
   const short = tokens < Math.min(Math.floor(grant.want), grant.maxTokens);
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - tokens };
-  const expiresAt = now + grant.leaseMs;
   ledger.leases[grant.leaseId] = { granted: tokens, used: 0, refused: 0, expiresAt, day: utcDay(now), version: grant.version };
   return { granted: true, leaseId: grant.leaseId, topUp: tokens, expiresAt, version: grant.version, short };
 }
 
 /**
- * Takes an isolate's report: answers the requests it newly reports as admitted and as refused
- * (to count for the day), and settles the lease — a final report gives its unused tokens back
+ * Takes an isolate's report: answers the requests it newly reports as admitted and as refused,
+ * to count on the lease's `day` (null for a lease not or no longer known), and settles the lease — a final report gives its unused tokens back
  * (to the bucket only while the lease is live: an expired lease's tokens are gone) and ends it.
  */
 export function takeReport(
   ledger: Ledger,
   report: Pick<LeaseReport, "leaseId" | "usedTotal" | "refusedTotal" | "final">,
   now: number,
-): { requests: number; rejected: number } {
+): { requests: number; rejected: number; day: string | null } {
   const lease = ledger.leases[report.leaseId];
-  if (lease === undefined) return { requests: 0, rejected: 0 }; // unknown or already final: nothing more to count
+  if (lease === undefined) return { requests: 0, rejected: 0, day: null }; // unknown or already final: nothing more to count
   const newlyUsed = Math.max(0, Math.min(report.usedTotal, lease.granted) - lease.used);
   const newlyRefused = Math.max(0, report.refusedTotal - lease.refused);
   lease.used += newlyUsed;
@@ -188,13 +201,14 @@ export function takeReport(
     if (lease.expiresAt > now) ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens + outstanding(lease) };
     delete ledger.leases[report.leaseId];
   }
-  return { requests: newlyUsed, rejected: newlyRefused };
+  return { requests: newlyUsed, rejected: newlyRefused, day: lease.day };
 }
 
 /**
  * Renews a live lease in place: its unused tokens stay out (the isolate goes on using them), it
- * is topped up to what the isolate wants for the next LEASE_MS and lives LEASE_MS from now. Not
- * for a lease the key's change ended (`version`), nor one that is no longer live here.
+ * is topped up to what the isolate wants for the next LEASE_MS and lives LEASE_MS from now (to
+ * midnight at most). Not for a lease the key's change ended (`version`), nor one that is no
+ * longer live here, nor one that midnight would end within SHORTEST_LEASE_MS.
  */
 export function renewLease(
   ledger: Ledger,
@@ -205,11 +219,13 @@ export function renewLease(
 ): LeaseAnswer {
   const lease = ledger.leases[renewal.leaseId];
   if (lease === undefined || lease.expiresAt <= now || lease.version !== renewal.version) return { granted: false };
+  const expiresAt = leaseEnd(now, renewal.leaseMs);
+  if (expiresAt - now < SHORTEST_LEASE_MS) return { granted: false };
   const asked = Math.max(0, Math.floor(renewal.want) - outstanding(lease));
   const topUp = Math.max(0, leaseSize(ledger, limits, dayRequests, asked, renewal.maxTokens, now, renewal.leaseId));
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - topUp };
   lease.granted += topUp;
-  lease.expiresAt = now + renewal.leaseMs;
+  lease.expiresAt = expiresAt;
   const short = topUp < Math.min(asked, renewal.maxTokens);
   return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt: lease.expiresAt, version: lease.version, short };
 }

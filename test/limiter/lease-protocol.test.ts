@@ -6,23 +6,29 @@
  *  - never over-admit: for any two admissions, those between them ≤ burst + rate × seconds, and
  *    in all ≤ the daily quota;
  *  - nothing is admitted later than LEASE_MS after the revoke;
+ *  - after every step, the object's day count plus what it holds reserved covers everything
+ *    admitted so far: what the daily quota is checked against never forgets an admission, not
+ *    even one a crashed isolate never reported (whose lease is folded after UNREPORTED_GRACE_MS);
  *  - counts are exact: the object's count equals what was admitted, less what crashed isolates
  *    admitted and never reported (at most their lease), and the refusals likewise.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fullBucket, utcDay } from "../../src/limiter/bucket";
-import { grantLease, MAX_LEASES, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, UNREPORTED_GRACE_MS, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
-import { admitFromLease, leaseAfterGrant, needsRenewal, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
+import { grantLease, MAX_LEASES, maxLeaseTokens, refillLedger, renewLease, reservedOn, SHORTEST_LEASE_MS, takeReport, UNREPORTED_GRACE_MS, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
+import { admitFromLease, EXPIRY_MARGIN_MS, leaseAfterGrant, needsRenewal, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
 import type { Limits } from "../../src/policy/limits";
 
 const NEED = { permission: "events:write", publicKey: true, action: "send events" } as const;
 const T0 = Date.UTC(2026, 11, 2, 10, 0, 0);
+const MIDNIGHT = Date.UTC(2026, 11, 3);
 
 /** The object's side, as KeyLimiter.decide and KeyLimiter.renewLease use the ledger. */
 class SimObject {
   ledger: Ledger;
+  /** Admitted requests counted, in all and by UTC day (a lease's report counts on its day). */
   requests = 0;
+  readonly requestsOn = new Map<string, number>();
   rejected = 0;
   version = 1;
   revoked = false;
@@ -31,8 +37,18 @@ class SimObject {
   constructor(
     readonly limits: Limits,
     readonly leaseMs: number,
+    start: number,
   ) {
-    this.ledger = { bucket: fullBucket(limits, T0), leases: {} };
+    this.ledger = { bucket: fullBucket(limits, start), leases: {} };
+  }
+
+  private count(day: string, requests: number): void {
+    this.requests += requests;
+    this.requestsOn.set(day, this.dayRequests(day) + requests);
+  }
+
+  dayRequests(day: string): number {
+    return this.requestsOn.get(day) ?? 0;
   }
 
   private grantOf(answer: { leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }, now: number): LeaseGrant {
@@ -43,20 +59,21 @@ class SimObject {
     refusals: { burst: "over the rate limit", daily: "over the daily quota" },
       limits: this.limits,
       bucketTokens: this.ledger.bucket.tokens,
-      dayUsed: this.requests + reservedOn(this.ledger, utcDay(now)),
+      dayUsed: this.dayRequests(utcDay(now)) + reservedOn(this.ledger, utcDay(now)),
     };
   }
 
   admit(now: number, want: number): { status: number; grant?: LeaseGrant } {
     refillLedger(this.ledger, this.limits, now);
     if (this.revoked) return { status: 401 };
-    if (this.requests + reservedOn(this.ledger, utcDay(now)) >= this.limits.daily || this.ledger.bucket.tokens < 1) {
+    const today = utcDay(now);
+    if (this.dayRequests(today) + reservedOn(this.ledger, today) >= this.limits.daily || this.ledger.bucket.tokens < 1) {
       return { status: 429 }; // counted by the isolate (callerCountsRefusal): it may admit it from its lease yet
     }
     this.ledger.bucket = { ...this.ledger.bucket, tokens: this.ledger.bucket.tokens - 1 };
-    this.requests++;
+    this.count(today, 1);
     if (want === 0) return { status: 200 };
-    const answer = grantLease(this.ledger, this.limits, this.requests, { leaseId: `lease${this.nextLease++}`, want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
+    const answer = grantLease(this.ledger, this.limits, this.dayRequests(today), { leaseId: `lease${this.nextLease++}`, want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
     return answer.granted ? { status: 200, grant: this.grantOf(answer, now) } : { status: 200 };
   }
 
@@ -66,12 +83,12 @@ class SimObject {
   renew(report: LeaseReport, now: number): LeaseGrant | null {
     refillLedger(this.ledger, this.limits, now);
     const counted = takeReport(this.ledger, report, now);
-    this.requests += counted.requests;
+    this.count(counted.day ?? utcDay(now), counted.requests);
     this.rejected += counted.rejected;
     const reported = this.reported.get(report.leaseId) ?? { used: 0, refused: 0 };
     this.reported.set(report.leaseId, { used: reported.used + counted.requests, refused: reported.refused + counted.rejected });
     if (report.final || report.want < 1 || this.revoked) return null;
-    const answer = renewLease(this.ledger, this.limits, this.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
+    const answer = renewLease(this.ledger, this.limits, this.dayRequests(utcDay(now)), { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
     return answer.granted ? this.grantOf(answer, now) : null;
   }
 }
@@ -94,7 +111,8 @@ interface InFlight {
 }
 
 type Step =
-  | { kind: "request"; isolate: number; after: number }
+  /** `count` requests at the same instant: a burst, which only an exact bucket keeps to `burst`. */
+  | { kind: "request"; isolate: number; after: number; count: number }
   | { kind: "deliver"; after: number }
   | { kind: "lose"; after: number }
   | { kind: "crash"; isolate: number; after: number }
@@ -105,7 +123,8 @@ type Step =
 
 const step = (isolates: number): fc.Arbitrary<Step> =>
   fc.oneof(
-    { weight: 12, arbitrary: fc.record({ kind: fc.constant("request" as const), isolate: fc.nat(isolates - 1), after: fc.integer({ min: 0, max: 40 }) }) },
+    { weight: 12, arbitrary: fc.record({ kind: fc.constant("request" as const), isolate: fc.nat(isolates - 1), after: fc.integer({ min: 0, max: 40 }), count: fc.constant(1) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant("request" as const), isolate: fc.nat(isolates - 1), after: fc.integer({ min: 0, max: 40 }), count: fc.integer({ min: 2, max: 100 }) }) },
     { weight: 4, arbitrary: fc.record({ kind: fc.constant("deliver" as const), after: fc.integer({ min: 0, max: 200 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("lose" as const), after: fc.integer({ min: 0, max: 50 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), isolate: fc.nat(isolates - 1), after: fc.integer({ min: 0, max: 50 }) }) },
@@ -119,27 +138,39 @@ const scenario: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 5 }).chain((i
     isolates: fc.constant(isolates),
     limits: fc.record({ rate: fc.integer({ min: 1, max: 60 }), burst: fc.integer({ min: 1, max: 80 }), daily: fc.integer({ min: 20, max: 400 }) }),
     leaseMs: fc.integer({ min: 100, max: 2000 }),
+    // Some runs begin seconds before midnight: leases then meet the day's end, and the quota starts again.
+    start: fc.oneof(fc.constant(T0), fc.integer({ min: MIDNIGHT - 20_000, max: MIDNIGHT - 1 })),
     want: fc.integer({ min: 1, max: 80 }),
-    steps: fc.array(step(isolates), { minLength: 1, maxLength: 300 }),
+    // size "max": fast-check's default would keep arrays to about ten steps, too few for a crash,
+    // a quiet minute and the traffic after them to meet in one run.
+    steps: fc.array(step(isolates), { minLength: 1, maxLength: 300, size: "max" }),
   }),
 );
 
 interface Scenario {
   isolates: number;
+  start: number;
   limits: Limits;
   leaseMs: number;
   want: number;
   steps: Step[];
 }
 
-function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
-  const object = new SimObject(limits, leaseMs);
+function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario) {
+  const object = new SimObject(limits, leaseMs, start);
   const isolates: SimIsolate[] = Array.from({ length: count }, () => ({ crashed: false, lostAdmitted: 0, lostRefused: 0 }));
   const inFlight: InFlight[] = [];
   const admitted: number[] = [];
   let refused = 0;
   let revokedAt: number | null = null;
-  let now = T0;
+  let now = start;
+  const admittedOn = new Map<string, number>();
+  const admit = () => {
+    admitted.push(now);
+    admittedOn.set(utcDay(now), (admittedOn.get(utcDay(now)) ?? 0) + 1);
+  };
+  /** The most admissions the object's day count and reservations have lagged behind, after any step. */
+  let unaccounted = 0;
 
   const send = (isolate: number, lease: HeldLease, final: boolean) => {
     if (!final) startRenewal(lease, now);
@@ -170,44 +201,47 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
     while (inFlight.length > 0) deliver(inFlight.shift()!);
   };
 
+  const request = (index: number) => {
+    const isolate = isolates[index]!;
+    if (isolate.crashed) return;
+    let lease = isolate.lease;
+    if (lease !== undefined && now >= lease.usableUntil && !lease.renewing) {
+      send(index, lease, true);
+      isolate.lease = lease = undefined;
+    }
+    if (lease !== undefined) {
+      const used = useLease(lease, NEED, null, now);
+      if (needsRenewal(lease, now, leaseMs)) send(index, lease, false);
+      if (used?.ok) {
+        admit();
+        return;
+      }
+      if (used !== undefined) {
+        refused++;
+        return;
+      }
+    }
+    const answer = object.admit(now, lease === undefined ? want : 0);
+    if (answer.status === 200) {
+      admit();
+      if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant);
+    } else if (answer.status === 429) {
+      const fallback = lease === undefined ? undefined : admitFromLease(lease, NEED, null, now);
+      if (fallback !== undefined) admit();
+      else {
+        refused++;
+        object.rejected++; // the isolate's count of the object's 429 (returnRefused, then handed over)
+      }
+    }
+  };
+
   for (const s of steps) {
     if (s.kind === "pause") settle();
     now += s.after;
     switch (s.kind) {
-      case "request": {
-        const isolate = isolates[s.isolate]!;
-        if (isolate.crashed) break;
-        let lease = isolate.lease;
-        if (lease !== undefined && now >= lease.usableUntil && !lease.renewing) {
-          send(s.isolate, lease, true);
-          isolate.lease = lease = undefined;
-        }
-        if (lease !== undefined) {
-          const used = useLease(lease, NEED, null, now);
-          if (needsRenewal(lease, now, leaseMs)) send(s.isolate, lease, false);
-          if (used?.ok) {
-            admitted.push(now);
-            break;
-          }
-          if (used !== undefined) {
-            refused++;
-            break;
-          }
-        }
-        const answer = object.admit(now, lease === undefined ? want : 0);
-        if (answer.status === 200) {
-          admitted.push(now);
-          if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant);
-        } else if (answer.status === 429) {
-          const fallback = lease === undefined ? undefined : admitFromLease(lease, NEED, null, now);
-          if (fallback !== undefined) admitted.push(now);
-          else {
-            refused++;
-            object.rejected++; // the isolate's count of the object's 429 (returnRefused, then handed over)
-          }
-        }
+      case "request":
+        for (let i = 0; i < s.count; i++) request(s.isolate);
         break;
-      }
       case "deliver":
         if (inFlight.length > 0) deliver(inFlight.shift()!);
         break;
@@ -241,6 +275,8 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
       case "pause":
         break; // settled above, before the time passed
     }
+    const today = utcDay(now);
+    unaccounted = Math.max(unaccounted, (admittedOn.get(today) ?? 0) - (object.dayRequests(today) + reservedOn(object.ledger, today)));
   }
   // The end: every message in flight arrives; every live isolate's lease expires and is reported.
   now += 2 * leaseMs;
@@ -253,27 +289,44 @@ function run({ isolates: count, limits, leaseMs, want, steps }: Scenario) {
     isolate.lostAdmitted = lease.used - reported.used;
     isolate.lostRefused = lease.refused - reported.refused;
   }
-  return { object, isolates, admitted, refused, revokedAt };
+  return { object, isolates, admitted, admittedOn, refused, revokedAt, unaccounted };
 }
 
 describe("token-lease protocol, property", () => {
   it("never over-admits, stops within LEASE_MS of a revoke, and counts exactly what was reported", () => {
     fc.assert(
       fc.property(scenario, (input) => {
-        const { object, isolates, admitted, refused, revokedAt } = run(input);
+        const { object, isolates, admitted, admittedOn, refused, revokedAt, unaccounted } = run(input);
         const { burst, rate, daily } = input.limits;
         // Any two admissions: those from the one to the other fit in the bucket and its refill.
-        for (let i = 0; i < admitted.length; i++) {
+        // Plain comparisons, one expect on the first window over: runs have hundreds of admissions.
+        let over: string | null = null;
+        for (let i = 0; i < admitted.length && over === null; i++) {
           for (let j = i; j < admitted.length; j++) {
             const seconds = (admitted[j]! - admitted[i]!) / 1000;
-            expect(j - i + 1, `admissions ${i}..${j} over ${seconds}s`).toBeLessThanOrEqual(burst + rate * seconds + 1e-6);
+            if (j - i + 1 > burst + rate * seconds + 1e-6) {
+              over = `admissions ${i}..${j}: ${j - i + 1} in ${seconds}s`;
+              break;
+            }
           }
         }
-        expect(admitted.length).toBeLessThanOrEqual(daily);
+        expect(over, "a window that admitted more than burst + rate × seconds").toBeNull();
+        for (const [day, n] of admittedOn) expect(n, `admitted on ${day}`).toBeLessThanOrEqual(daily);
+        expect(unaccounted, "admissions neither counted nor reserved by the object").toBeLessThanOrEqual(0);
         if (revokedAt !== null) for (const at of admitted) expect(at - revokedAt).toBeLessThanOrEqual(input.leaseMs);
         const lostAdmitted = isolates.reduce((sum, isolate) => sum + isolate.lostAdmitted, 0);
         const lostRefused = isolates.reduce((sum, isolate) => sum + isolate.lostRefused, 0);
         expect(object.requests).toBe(admitted.length - lostAdmitted);
+        // And each day's count is that day's: a lease ends by midnight, and its late report counts on its own day.
+        const lostOn = new Map<string, number>();
+        for (const isolate of isolates) {
+          if (isolate.lostLease === undefined) continue;
+          const day = utcDay(isolate.lostLease.usableUntil);
+          lostOn.set(day, (lostOn.get(day) ?? 0) + isolate.lostAdmitted);
+        }
+        for (const day of new Set([...admittedOn.keys(), ...object.requestsOn.keys()])) {
+          expect(object.dayRequests(day), `counted on ${day}`).toBe((admittedOn.get(day) ?? 0) - (lostOn.get(day) ?? 0));
+        }
         expect(object.rejected).toBe(refused - lostRefused);
         // Every lease ended and was reported, but a crashed isolate's: its unreported requests are at most that lease's tokens.
         const crashedLeases = isolates.filter((isolate) => isolate.lostLease !== undefined);
@@ -358,12 +411,72 @@ describe("leases whose isolates died holding them (a deploy or an eviction ends 
     expect(reservedOn(ledger, utcDay(Date.UTC(2026, 11, 3, 0, 0, 1)))).toBe(0);
   });
 
+  it("a final report that comes after expiry gives no tokens back to the bucket: they were spent, and it refilled meanwhile", () => {
+    const small = { rate: 10, burst: 100, daily: 10_000 };
+    const ledger: Ledger = { bucket: fullBucket(small, T0), leases: {} };
+    expect(grantLease(ledger, small, 0, { leaseId: "late", want: 50, maxTokens: 50, leaseMs: 1_000, version: 1 }, T0)).toMatchObject({ granted: true, topUp: 50 });
+    // Another request just after expiry, then five quiet seconds: the bucket is full again without the lease.
+    refillLedger(ledger, small, T0 + 1_001);
+    refillLedger(ledger, small, T0 + 6_001);
+    expect(ledger.bucket.tokens).toBe(small.burst);
+    expect(takeReport(ledger, { leaseId: "late", usedTotal: 0, refusedTotal: 0, final: true }, T0 + 6_001)).toMatchObject({ requests: 0, rejected: 0 });
+    expect(ledger.bucket.tokens, "never more than a full bucket").toBe(small.burst);
+    expect(reservedOn(ledger, utcDay(T0)), "its day tokens are free again").toBe(0);
+  });
+
   it("a report that comes after expiry but within the grace still counts, and frees the rest of the reservation", () => {
     const ledger = orphaned();
     const lateAt = T0 + 1_000 + UNREPORTED_GRACE_MS - 1;
     refillLedger(ledger, limits, lateAt);
-    expect(takeReport(ledger, { leaseId: "dead0", usedTotal: 15, refusedTotal: 2, final: true }, lateAt)).toEqual({ requests: 15, rejected: 2 });
+    expect(takeReport(ledger, { leaseId: "dead0", usedTotal: 15, refusedTotal: 2, final: true }, lateAt)).toMatchObject({ requests: 15, rejected: 2 });
     expect(reservedOn(ledger, utcDay(T0))).toBe((MAX_LEASES - 1) * 20);
+  });
+});
+
+describe("leases at midnight: each belongs to one UTC day", () => {
+  const limits = { rate: 100, burst: 1_000, daily: 1_000_000 };
+  const ask = { want: 200, maxTokens: 200, leaseMs: 1_000, version: 1 };
+  const yesterday = utcDay(MIDNIGHT - 1);
+
+  it("a lease ends at midnight, and its report just after midnight counts on the day its tokens were reserved on", () => {
+    const ledger: Ledger = { bucket: fullBucket(limits, MIDNIGHT - 500), leases: {} };
+    expect(grantLease(ledger, limits, 0, { ...ask, leaseId: "late" }, MIDNIGHT - 500)).toMatchObject({ granted: true, topUp: 200, expiresAt: MIDNIGHT });
+    const isolate = leaseAfterGrant("key", undefined, {
+      leaseId: "late",
+      topUp: 200,
+      expiresAt: MIDNIGHT,
+      version: 1,
+      short: false,
+      policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
+      scopes: ["events:write"],
+      refusals: { burst: "over the rate limit", daily: "over the daily quota" },
+      limits,
+      bucketTokens: 800,
+      dayUsed: 200,
+    });
+    expect(useLease(isolate, NEED, null, MIDNIGHT - EXPIRY_MARGIN_MS), "not used on the next day").toBeUndefined();
+    // The new day's first decision keeps the record: its isolate may still report it.
+    refillLedger(ledger, limits, MIDNIGHT + 1);
+    expect(reservedOn(ledger, yesterday)).toBe(200);
+    expect(reservedOn(ledger, utcDay(MIDNIGHT))).toBe(0);
+    expect(takeReport(ledger, { leaseId: "late", usedTotal: 150, refusedTotal: 0, final: true }, MIDNIGHT + 400)).toEqual({ requests: 150, rejected: 0, day: yesterday });
+    // Its 50 unused tokens expired with it at midnight: not given back on top of a refilled bucket.
+    refillLedger(ledger, limits, MIDNIGHT + 10_000);
+    expect(ledger.bucket.tokens).toBe(limits.burst);
+  });
+
+  it("no lease is granted or renewed that midnight would end within SHORTEST_LEASE_MS: those moments ask per request", () => {
+    const ledger: Ledger = { bucket: fullBucket(limits, MIDNIGHT - 900), leases: {} };
+    expect(grantLease(ledger, limits, 0, { ...ask, leaseId: "a" }, MIDNIGHT - 900)).toMatchObject({ granted: true, expiresAt: MIDNIGHT });
+    const renewAt = MIDNIGHT - SHORTEST_LEASE_MS + 1;
+    refillLedger(ledger, limits, renewAt);
+    expect(renewLease(ledger, limits, 0, { ...ask, leaseId: "a" }, renewAt)).toEqual({ granted: false });
+    expect(grantLease(ledger, limits, 0, { ...ask, leaseId: "b" }, renewAt)).toEqual({ granted: false });
+    // The unused tokens of the one not renewed come back with its final report, while it is live.
+    const before = ledger.bucket.tokens;
+    takeReport(ledger, { leaseId: "a", usedTotal: 0, refusedTotal: 0, final: true }, renewAt);
+    expect(ledger.bucket.tokens).toBe(before + 200);
+    expect(grantLease(ledger, limits, 0, { ...ask, leaseId: "c" }, MIDNIGHT)).toMatchObject({ granted: true, expiresAt: MIDNIGHT + 1_000 });
   });
 });
 

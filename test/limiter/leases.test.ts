@@ -244,6 +244,52 @@ describe("token leases", { timeout: 20_000 }, () => {
     expect((await d1Usage(key.id))?.requests).toBe(LEASE_THRESHOLD + 10 + admittedAfter);
   });
 
+  it("a scope change made elsewhere ends a leased key's leases: its events are refused here within LEASE_MS", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    // Another isolate's change: straight at the object. The lease here was granted under the old version.
+    const outcome = await keyLimiter(env, key.id).change({ keyId: key.id, op: { kind: "update", scopes: ["users:write"] }, audit: { actor: "operator", action: "key.update", ip: null } });
+    expect(outcome.ok).toBe(true);
+    const changedAt = Date.now();
+    let lastAdmitted = changedAt;
+    let admittedAfter = 0;
+    for (;;) {
+      const res = await event(key.key);
+      if (res.status === 200) {
+        admittedAfter++;
+        lastAdmitted = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
+      await expectProblem(res, 403, "insufficient_permissions", key.key);
+      break;
+    }
+    expect(lastAdmitted - changedAt).toBeLessThanOrEqual(LEASE_MS);
+    // The key's new scope still works: identify goes through, asked of the object.
+    expect((await sendWith(env, identifyRequest(key.key))).status).toBe(200);
+    await settleCounts();
+    expect((await d1Usage(key.id))?.requests).toBe(LEASE_THRESHOLD + 10 + admittedAfter + 1);
+  });
+
+  it("a lease's report that comes just after midnight counts on the day it was leased on, in the object and in D1", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    await settleCounts(); // this isolate's lease ended and was reported: today's count is settled
+    const yesterday = utcDay(Date.now() - 86_400_000);
+    const todayBefore = await countedByObject(key.id);
+    // The object as it is a moment after midnight: a lease of yesterday's, ended at midnight, not yet reported.
+    await runInDurableObject(keyLimiter(env, key.id), (instance: KeyLimiter) => {
+      const ledger = (instance as unknown as { ledger: Ledger }).ledger;
+      ledger.leases["yesterdays"] = { granted: 40, used: 10, refused: 0, expiresAt: Date.now() - 1_000, day: yesterday, version: 1 };
+    });
+    await keyLimiter(env, key.id).renewLease({ keyId: key.id, leaseId: "yesterdays", usedTotal: 35, refusedTotal: 2, want: 0, final: true });
+    expect(await countedByObject(key.id), "today's count is unchanged").toEqual(todayBefore);
+    await runDurableObjectAlarm(keyLimiter(env, key.id));
+    const row = await env.DB.prepare("SELECT requests, rejected FROM usage_daily WHERE key_id = ?1 AND day = ?2").bind(key.id, yesterday).first<{ requests: number; rejected: number }>();
+    expect(row, "the 25 requests and 2 refusals reported since its last report, on yesterday's row").toEqual({ requests: 25, rejected: 2 });
+    expect((await d1Usage(key.id))?.requests).toBe(todayBefore.requests);
+  });
+
   it("never admit more than burst + rate × seconds, however hard the key is hammered, and D1 counts every answer", async () => {
     const key = await mintKey(await newProject(), { type: "public" });
     await setLimits(key.id, { rate: 20, burst: 40 });
