@@ -135,6 +135,21 @@ export function envWithLateLimiter(delayMs: number): typeof env {
   );
 }
 
+/**
+ * The env whose lease renewals (not final reports) fail `delayMs` after they were sent, as over a
+ * link that holds a call and then drops it; final reports and every other call go through.
+ */
+export function envWithLostRenewals(delayMs: number): typeof env {
+  return envWithLimiterMethods((method, original) => {
+    if (method !== "renewLease") return original;
+    return async (report: { final: boolean }) => {
+      if (report.final) return (original as (r: unknown) => unknown)(report);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      throw new Error("Network connection lost.");
+    };
+  });
+}
+
 /** The env with each KeyLimiter call counted by method name (the calls themselves go through). */
 export function envCountingLimiterCalls(): { env: typeof env; calls: Record<string, number> } {
   const calls: Record<string, number> = {};

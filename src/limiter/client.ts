@@ -18,6 +18,7 @@ import {
   admitFromLease,
   askedLease,
   dropLease,
+  endRenewal,
   mayLendHere,
   heldLease,
   leaseToAsk,
@@ -26,6 +27,8 @@ import {
   tokensOnTheirWay,
   needsRenewal,
   noteTraffic,
+  renewalLostAt,
+  renewalUnderWay,
   startRenewal,
   tokensWanted,
   useLease,
@@ -94,7 +97,7 @@ export async function admitKey(
     const now = Date.now();
     const perSecond = noteTraffic(facts.keyId, now);
     let lease = heldLease(facts.keyId);
-    if (lease !== undefined && now >= lease.usableUntil && !lease.renewing) {
+    if (lease !== undefined && now >= lease.usableUntil && !renewalUnderWay(lease, now)) {
       dropLease(facts.keyId, lease.leaseId);
       waitUntil(reportFinal(env, lease));
       lease = undefined;
@@ -195,15 +198,19 @@ function keepLease(env: Env, keyId: string, grant: LeaseGrant, waitUntil: (promi
  * key changed, or it has nothing to lend) is dropped here at once and reported as final.
  */
 async function renewLease(env: Env, lease: HeldLease, want: number, waitUntil: (promise: Promise<unknown>) => void): Promise<void> {
-  if (!startRenewal(lease, Date.now())) return;
+  const sentAt = Date.now();
+  if (!startRenewal(lease, sentAt)) return;
   let answer: RenewAnswer;
   try {
     answer = JSON.parse(await keyLimiter(env, lease.keyId).renewLease(reportOf(lease, want, false))) as RenewAnswer;
   } catch {
-    return; // kept until it expires, then reported as final
-  } finally {
-    lease.renewing = false;
+    // Kept until it expires, then reported as final: the settling scheduled with the grant may
+    // have found this renewal under way and left it to this one.
+    endRenewal(lease, sentAt);
+    waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
+    return;
   }
+  endRenewal(lease, sentAt);
   if (heldLease(lease.keyId) !== lease) return; // dropped meanwhile: whoever dropped it reports it as final
   if (answer.granted) {
     holdLease(lease.keyId, answer);
@@ -215,13 +222,22 @@ async function renewLease(env: Env, lease: HeldLease, want: number, waitUntil: (
   if (dropped !== undefined) await reportFinal(env, dropped);
 }
 
-/** Once a lease's time is up and nothing renewed it, drops it here and reports it as final. */
+/**
+ * Once a lease's time is up and nothing renewed it, drops it here and reports it as final. A
+ * renewal under way may yet extend it: waited for until it answers or is taken as lost, as a
+ * renewal whose call never settles would otherwise keep the lease unreported here for good.
+ */
 async function settleWhenExpired(env: Env, keyId: string, leaseId: string): Promise<void> {
   const lease = heldLease(keyId);
   if (lease === undefined || lease.leaseId !== leaseId) return;
-  await scheduler.wait(Math.max(0, lease.usableUntil - Date.now()) + 10);
-  const now = heldLease(keyId);
-  if (now === undefined || now.leaseId !== leaseId || Date.now() < now.usableUntil || now.renewing) return; // renewed meanwhile
+  let settleAt = lease.usableUntil;
+  for (;;) {
+    await scheduler.wait(Math.max(0, settleAt - Date.now()) + 10);
+    const now = heldLease(keyId);
+    if (now === undefined || now.leaseId !== leaseId || Date.now() < now.usableUntil) return; // renewed meanwhile: its renewal settles it
+    settleAt = renewalLostAt(now);
+    if (Date.now() >= settleAt) break;
+  }
   const dropped = dropLease(keyId, leaseId);
   if (dropped !== undefined) await reportFinal(env, dropped);
 }

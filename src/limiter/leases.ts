@@ -23,7 +23,11 @@ export const LEASE_THRESHOLD = 20;
 /** Stop using a lease this long before the object's expiry: clocks of two machines differ a little. */
 export const EXPIRY_MARGIN_MS = 50;
 const MAX_TRACKED = 10_000;
-/** A lease request with no answer after this long is taken as lost: the key may be asked for again. */
+/**
+ * A lease request or renewal with no answer after this long is taken as lost: the key may be asked
+ * for again, the lease renewed again or reported as final. A call that still lands counts nothing
+ * twice (reports are running totals; a top-up the isolate never sees is an under-admit).
+ */
 const ASK_LOST_MS = 1000;
 
 /** What the object sends with a grant or a renewal. */
@@ -64,7 +68,7 @@ export interface HeldLease {
   bucketTokens: number;
   dayUsedAtGrant: number;
   usedAtGrant: number;
-  /** A renewal is under way (at most one per lease), and when the last one was sent (epoch ms). */
+  /** A renewal was sent and has not answered (see renewalUnderWay), and when the last one was sent (epoch ms). */
   renewing: boolean;
   renewalSentAt: number;
   /** The last grant gave less than was asked (`short`): the key is at its limit, so a used-up lease means 429. */
@@ -136,7 +140,17 @@ export function leaseAskPending(keyId: string, now: number): boolean {
 export function tokensOnTheirWay(keyId: string, now: number): boolean {
   const lease = held.get(keyId);
   if (lease === undefined) return leaseAskPending(keyId, now);
-  return lease.renewing && lease.used >= lease.granted && now < lease.usableUntil;
+  return renewalUnderWay(lease, now) && lease.used >= lease.granted && now < lease.usableUntil;
+}
+
+/** Whether a renewal of the lease is on its way: sent, unanswered, and not yet taken as lost. */
+export function renewalUnderWay(lease: HeldLease, now: number): boolean {
+  return lease.renewing && now - lease.renewalSentAt < ASK_LOST_MS;
+}
+
+/** When the renewal under way is taken as lost (epoch ms); 0 if none is under way. */
+export function renewalLostAt(lease: HeldLease): number {
+  return lease.renewing ? lease.renewalSentAt + ASK_LOST_MS : 0;
 }
 
 /** Whether this isolate holds a lease for the key or is asking for one: a refused request may yet be admitted from it. */
@@ -246,19 +260,24 @@ export function admitFromLease(lease: HeldLease, need: Need, origin: string | nu
  * requests would ask the object themselves until the quarter is over.
  */
 export function needsRenewal(lease: HeldLease, now: number, leaseMs: number): boolean {
-  if (lease.renewing) return false;
+  if (renewalUnderWay(lease, now)) return false;
   if (lease.usableUntil - now <= leaseMs / 2) return true;
   const left = lease.granted - lease.used;
   if (left * 4 > lease.granted - lease.usedAtGrant) return false;
   return !lease.starved || now - lease.renewalSentAt >= leaseMs / 4;
 }
 
-/** Marks the lease as renewing from `now`; answers false if it already is. */
+/** Marks the lease as renewing from `now`; answers false if a renewal is already under way. */
 export function startRenewal(lease: HeldLease, now: number): boolean {
-  if (lease.renewing) return false;
+  if (renewalUnderWay(lease, now)) return false;
   lease.renewing = true;
   lease.renewalSentAt = now;
   return true;
+}
+
+/** The renewal sent at `sentAt` has answered or failed; a later one, sent once it was taken as lost, may still be under way. */
+export function endRenewal(lease: HeldLease, sentAt: number): void {
+  if (lease.renewalSentAt === sentAt) lease.renewing = false;
 }
 
 /** The headers' view from here: the object's bucket as of the grant plus what is left of this lease. */

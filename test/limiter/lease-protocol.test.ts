@@ -16,7 +16,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fullBucket, utcDay } from "../../src/limiter/bucket";
 import { grantLease, MAX_LEASES, maxLeaseTokens, refillLedger, renewLease, reservedOn, SHORTEST_LEASE_MS, takeReport, UNREPORTED_GRACE_MS, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
-import { admitFromLease, EXPIRY_MARGIN_MS, leaseAfterGrant, needsRenewal, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
+import { admitFromLease, endRenewal, EXPIRY_MARGIN_MS, leaseAfterGrant, needsRenewal, renewalUnderWay, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
 import type { Limits } from "../../src/policy/limits";
 
 const NEED = { permission: "events:write", publicKey: true, action: "send events" } as const;
@@ -108,6 +108,7 @@ interface InFlight {
   isolate: number;
   report: LeaseReport;
   lease: HeldLease;
+  sentAt: number;
 }
 
 type Step =
@@ -173,13 +174,13 @@ function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario)
   let unaccounted = 0;
 
   const send = (isolate: number, lease: HeldLease, final: boolean) => {
-    if (!final) startRenewal(lease, now);
-    inFlight.push({ isolate, lease, report: { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, want: final ? 0 : want, final } });
+    if (!final && !startRenewal(lease, now)) return;
+    inFlight.push({ isolate, lease, sentAt: now, report: { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, want: final ? 0 : want, final } });
   };
   const deliver = (message: InFlight) => {
     const grant = object.renew(message.report, now);
     const isolate = isolates[message.isolate]!;
-    message.lease.renewing = false;
+    if (!message.report.final) endRenewal(message.lease, message.sentAt);
     if (message.report.final || isolate.crashed || isolate.lease !== message.lease) return;
     if (grant === null) {
       isolate.lease = undefined;
@@ -205,7 +206,7 @@ function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario)
     const isolate = isolates[index]!;
     if (isolate.crashed) return;
     let lease = isolate.lease;
-    if (lease !== undefined && now >= lease.usableUntil && !lease.renewing) {
+    if (lease !== undefined && now >= lease.usableUntil && !renewalUnderWay(lease, now)) {
       send(index, lease, true);
       isolate.lease = lease = undefined;
     }
@@ -248,8 +249,8 @@ function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario)
       case "lose":
         if (inFlight.length > 0) {
           const lost = inFlight.shift()!;
-          lost.lease.renewing = false;
-          // A lost final report: the isolate retries it (reportFinal); a lost renewal is simply not answered.
+          // A lost final report: the isolate retries it (reportFinal); a lost renewal is never
+          // answered, and the isolate takes it as lost after a second (renewalUnderWay).
           if (lost.report.final) inFlight.push(lost);
         }
         break;
@@ -503,5 +504,37 @@ describe("a request the object refused, then offered to the lease", () => {
     expect(lease).toMatchObject({ used: 1, refused: 0 });
     expect(useLease(lease, NEED, null, T0)).toMatchObject({ ok: false, code: "rate_limited" });
     expect(lease.refused).toBe(1);
+  });
+});
+
+describe("a renewal that does not answer", () => {
+  const grant: LeaseGrant = {
+    leaseId: "l",
+    topUp: 100,
+    expiresAt: T0 + 1_000,
+    version: 1,
+    short: false,
+    policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
+    scopes: ["events:write"],
+    refusals: { burst: "over the rate limit", daily: "over the daily quota" },
+    limits: { rate: 100, burst: 1_000, daily: 100_000 },
+    bucketTokens: 0,
+    dayUsed: 0,
+  };
+
+  it("is under way for a second, then taken as lost: the lease is renewed again, and the late answer leaves the newer renewal under way", () => {
+    const lease = leaseAfterGrant("key", undefined, grant);
+    const halfGone = T0 + 500;
+    expect(needsRenewal(lease, halfGone, 1_000)).toBe(true);
+    expect(startRenewal(lease, halfGone)).toBe(true);
+    expect(startRenewal(lease, halfGone + 999), "one at a time").toBe(false);
+    expect(needsRenewal(lease, halfGone + 999, 1_000)).toBe(false);
+    expect(renewalUnderWay(lease, halfGone + 1_000), "no answer for a second: lost").toBe(false);
+    expect(needsRenewal(lease, halfGone + 1_000, 1_000)).toBe(true);
+    expect(startRenewal(lease, halfGone + 1_000)).toBe(true);
+    endRenewal(lease, halfGone); // the first one's answer after all
+    expect(renewalUnderWay(lease, halfGone + 1_001), "the second is still on its way").toBe(true);
+    endRenewal(lease, halfGone + 1_000);
+    expect(renewalUnderWay(lease, halfGone + 1_001)).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ import { keyLimiter } from "../../src/limiter/client";
 import { readDecision, type KeyLimiter } from "../../src/limiter/key-limiter";
 import { MAX_LEASES, reservedOn, type Ledger } from "../../src/limiter/lease-ledger";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
-import { env, envCountingLimiterCalls, envWithFailingLimiter, envWithUnreachableLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
+import { env, envCountingLimiterCalls, envWithFailingLimiter, envWithLostRenewals, envWithUnreachableLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 const LEASE_MS = configOf(env).leaseMs;
 const event = (key: string, init: RequestInit = {}) => gateway("/v1/events", withKey(key, { method: "POST", body: '{"event":"e"}', ...init }));
@@ -120,6 +120,35 @@ describe("token leases", { timeout: 20_000 }, () => {
     );
     expect(statuses).toEqual(Array(10).fill(200));
     expect(counting.calls.admit ?? 0, "no request asked the object itself").toBe(0);
+  });
+
+  it("a renewal lost after the lease's time is up still ends in the lease's final report: D1 counts what it admitted", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    const lease = heldLease(key.id)!;
+    // As if half its life were gone: the next request renews it, over a link that drops the call late.
+    lease.usableUntil = Date.now() + LEASE_MS / 2 - 10;
+    const res = await sendWith(envWithLostRenewals(LEASE_MS), new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })));
+    expect(res.status).toBe(200);
+    await settleCounts();
+    expect(heldLease(key.id), "dropped here once expired").toBeUndefined();
+    expect((await d1Usage(key.id))?.requests).toBe(LEASE_THRESHOLD + 10 + 1);
+  });
+
+  it("a renewal that never answers does not keep the key from leasing here: it is taken as lost after a second", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await heat(key);
+    const lease = heldLease(key.id)!;
+    // A renewal sent long ago whose answer never came: the call itself is still open.
+    lease.renewing = true;
+    lease.renewalSentAt = Date.now() - 5_000;
+    lease.usableUntil = Date.now() - 1;
+    const counting = envCountingLimiterCalls();
+    const send = () => sendWith(counting.env, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })));
+    expect((await send()).status).toBe(200);
+    expect(heldLease(key.id)?.leaseId, "the expired lease was dropped and a new one asked for").not.toBe(lease.leaseId);
+    await settleCounts();
+    expect((await d1Usage(key.id))?.requests).toBe(LEASE_THRESHOLD + 10 + 1);
   });
 
   it("engage on identify too (event ingestion, API.md §3): a hot key's identify calls need no call each", async () => {
