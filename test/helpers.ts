@@ -150,6 +150,19 @@ export function envWithLostRenewals(delayMs: number): typeof env {
   });
 }
 
+/** The env whose calls to a key's `admit` are decided at once but answered `delayMs` later, as over a slow link back. */
+export function envWithLateAnswers(delayMs: number): typeof env {
+  return envWithLimiterMethods((method, original) =>
+    method === "admit"
+      ? async (...args: unknown[]) => {
+          const answer = await (original as (...a: unknown[]) => unknown)(...args);
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+          return answer;
+        }
+      : original,
+  );
+}
+
 /** The env with each KeyLimiter call counted by method name (the calls themselves go through). */
 export function envCountingLimiterCalls(): { env: typeof env; calls: Record<string, number> } {
   const calls: Record<string, number> = {};
@@ -176,6 +189,13 @@ function envWithLimiterMethods(replace: (method: string | symbol, original: unkn
     },
   });
   return { ...env, KEY_LIMITER };
+}
+
+/** One request through the Worker with this env: its response, and its waitUntil work (`done`) still going on. */
+export async function answerOf(testEnv: typeof env, request: Request): Promise<{ res: Response; done: Promise<void> }> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(request, testEnv, ctx);
+  return { res, done: waitOnExecutionContext(ctx) };
 }
 
 /** One request through the Worker with this env, its waitUntil work included. */

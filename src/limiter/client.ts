@@ -18,11 +18,14 @@ import {
   admitFromLease,
   askedLease,
   dropLease,
+  endLeasesBefore,
   endRenewal,
+  grantedBeforeChange,
   mayLendHere,
   heldLease,
   leaseToAsk,
   holdLease,
+  leaseAfterGrant,
   LEASE_THRESHOLD,
   tokensOnTheirWay,
   needsRenewal,
@@ -181,11 +184,14 @@ async function useTokensOnTheirWay(keyId: string, need: Need, origin: string | n
   return lease === undefined ? undefined : useLease(lease, need, origin, Date.now());
 }
 
-/** Holds a granted lease, and reports it unused at once if this isolate already holds another. */
+/**
+ * Holds a granted lease, and reports it unused at once if this isolate already holds another or
+ * has since changed the key (the grant was made under its old version).
+ */
 function keepLease(env: Env, keyId: string, grant: LeaseGrant, waitUntil: (promise: Promise<unknown>) => void): void {
   const current = heldLease(keyId);
-  if (current !== undefined && current.leaseId !== grant.leaseId) {
-    waitUntil(reportFinal(env, { ...current, leaseId: grant.leaseId, used: 0, refused: 0 }));
+  if ((current !== undefined && current.leaseId !== grant.leaseId) || grantedBeforeChange(keyId, grant)) {
+    waitUntil(reportFinal(env, { ...leaseAfterGrant(keyId, undefined, grant), used: 0, refused: 0 }));
     return;
   }
   const lease = holdLease(keyId, grant);
@@ -341,7 +347,10 @@ export async function changeKey(env: Env, change: KeyChange): Promise<ChangeOutc
   // This isolate stops using its lease at once; the change ends everyone else's at their next renewal.
   const lease = dropLease(change.keyId);
   try {
-    return await keyLimiter(env, change.keyId).change(change);
+    const outcome = await keyLimiter(env, change.keyId).change(change);
+    const grantedMeanwhile = outcome.ok ? endLeasesBefore(change.keyId, outcome.state.version) : undefined;
+    if (grantedMeanwhile !== undefined) await reportFinal(env, grantedMeanwhile);
+    return outcome;
   } finally {
     forgetRefusals(change.keyId);
     if (lease !== undefined) await reportFinal(env, lease);

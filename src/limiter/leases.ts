@@ -80,6 +80,8 @@ export type LeaseUse =
   | { ok: false; code: "rate_limited" | "daily_quota_exceeded"; detail: string; rate: RateSnapshot; violated: PolicyName; retryAfter: number };
 
 const held = new Map<string, HeldLease>();
+/** Per key, the oldest state version a lease held here may carry: the version a change made through this isolate gave it. */
+const leasableFrom = new Map<string, number>();
 /** Keys whose lease request is under way here, and since when: one at a time, or a burst of requests would each take one. */
 const asking = new Map<string, number>();
 /** Requests per key in this isolate: in the current second, and in the one before. */
@@ -195,6 +197,25 @@ export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, g
   };
   if (renewed) return Object.assign(current, fromGrant, { granted: current.granted + grant.topUp, usedAtGrant: current.used });
   return { keyId, leaseId: grant.leaseId, granted: grant.topUp, used: 0, refused: 0, usedAtGrant: 0, renewing: false, renewalSentAt: 0, ...fromGrant };
+}
+
+/**
+ * A change made through this isolate gave the key's state `version`: a lease granted under an
+ * older one is dropped here and never held again — a grant the object made just before the
+ * change may answer just after it. Answers the lease dropped, to report it as final.
+ */
+export function endLeasesBefore(keyId: string, version: number): HeldLease | undefined {
+  if (version > (leasableFrom.get(keyId) ?? 0)) {
+    if (leasableFrom.size >= MAX_TRACKED) leasableFrom.delete(leasableFrom.keys().next().value!);
+    leasableFrom.set(keyId, version);
+  }
+  const lease = held.get(keyId);
+  return lease !== undefined && lease.version < version ? dropLease(keyId) : undefined;
+}
+
+/** Whether a grant of the key's lease was made under a version a change through this isolate has ended. */
+export function grantedBeforeChange(keyId: string, grant: Pick<LeaseGrant, "version">): boolean {
+  return grant.version < (leasableFrom.get(keyId) ?? 0);
 }
 
 /** Drops the key's lease here (it ended, or the key changed); answers it, to report it as final. */

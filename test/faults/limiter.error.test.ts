@@ -5,11 +5,10 @@
  * D1's count once the object is back — also after an outage longer than the first retry; every
  * other route answers 503 limiter_unavailable with Retry-After and counts nothing (API.md §3).
  */
-import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import { keyLimiter } from "../../src/limiter/client";
-import { env, envWithFailingLimiter, envWithLateLimiter, expectProblem, mintKey, newProject, sendWith, settleCounts, withKey, type MintedKey } from "../helpers";
+import { answerOf, env, envWithFailingLimiter, envWithLateLimiter, expectProblem, mintKey, newProject, sendWith, settleCounts, withKey, type MintedKey } from "../helpers";
 import { expectCounted, expectRateHeaders, flushedRow, objectThrows, overloadedError } from "./faults";
 
 const DAILY_PUBLIC = 1_000_000;
@@ -23,12 +22,6 @@ function read(key: MintedKey): Request {
 }
 
 /** The Worker's answer at once, and its waitUntil work (the deferred count) as a promise. */
-async function answerOf(testEnv: typeof env, request: Request): Promise<{ res: Response; done: Promise<void> }> {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(request, testEnv, ctx);
-  return { res, done: waitOnExecutionContext(ctx) };
-}
-
 async function freshKey(): Promise<MintedKey> {
   return mintKey(await newProject("Limiter faults"), { type: "public" });
 }

@@ -12,7 +12,7 @@ import { keyLimiter } from "../../src/limiter/client";
 import { readDecision, type KeyLimiter } from "../../src/limiter/key-limiter";
 import { MAX_LEASES, reservedOn, type Ledger } from "../../src/limiter/lease-ledger";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
-import { env, envCountingLimiterCalls, envWithFailingLimiter, envWithLostRenewals, envWithUnreachableLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
+import { answerOf, env, envCountingLimiterCalls, envWithFailingLimiter, envWithLateAnswers, envWithLostRenewals, envWithUnreachableLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 const LEASE_MS = configOf(env).leaseMs;
 const event = (key: string, init: RequestInit = {}) => gateway("/v1/events", withKey(key, { method: "POST", body: '{"event":"e"}', ...init }));
@@ -246,6 +246,27 @@ describe("token leases", { timeout: 20_000 }, () => {
     expect((await operator("DELETE", `/keys/${key.id}`)).status).toBe(200);
     expect(heldLease(key.id)).toBeUndefined();
     await expectProblem(await event(key.key), 401, "revoked_api_key", key.key);
+  });
+
+  it("a lease granted before a revoke through this isolate, and answered after it, is not used here", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    // A burst turning the key hot: the object grants the lease at once, its answer comes late.
+    const late = envWithLateAnswers(300);
+    const turningHot = Promise.all(Array.from({ length: LEASE_THRESHOLD + 10 }, () => answerOf(late, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })))));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heldLease(key.id), "the grant is still on its way").toBeUndefined();
+    expect((await operator("DELETE", `/keys/${key.id}`)).status).toBe(200);
+    const answers = await turningHot;
+    const statuses = answers.map(({ res }) => res.status);
+    // Those the object decided before the revoke are admitted; those that waited for the lease asked the object after it.
+    expect(statuses.filter((status) => status === 200).length, "decided before the revoke").toBeGreaterThanOrEqual(LEASE_THRESHOLD);
+    expect(statuses.every((status) => status === 200 || status === 401)).toBe(true);
+    expect(heldLease(key.id), "a grant made under the key's old version is not held").toBeUndefined();
+    await expectProblem(await event(key.key), 401, "revoked_api_key", key.key);
+    await Promise.all(answers.map(({ done }) => done));
+    await settleCounts();
+    const admitted = statuses.filter((status) => status === 200).length;
+    expect((await d1Usage(key.id))?.requests, "the unused grant was handed back as final: counts exact").toBe(admitted);
   });
 
   it("a revoke made elsewhere stops a leased key here within LEASE_MS, and what it admitted meanwhile is counted", async () => {
