@@ -92,7 +92,7 @@ export function simulate(config: ScaleConfig) {
   let waitSum = 0;
   let waited = 0;
 
-  const grantOf = (answer: { leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }, now: number): LeaseGrant => ({
+  const grantOf = (answer: { leaseId: string; topUp: number; expiresAt: number; lifetimeMs: number; version: number; short: boolean }, now: number): LeaseGrant => ({
     ...answer,
     policy: { type: "secret", status: revoked ? "revoked" : "active", scopes: null, expiresAt: null, allowedOrigins: null },
     scopes: ["events:write"],
@@ -206,7 +206,7 @@ export function simulate(config: ScaleConfig) {
         const answer = revoked
           ? ({ granted: false } as const)
           : renewLease(ledger, limits, requests, { leaseId: lease.leaseId, want: served.report!.want, maxTokens, leaseMs, version }, now);
-        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", lease, grantOf(answer, now));
+        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", lease, grantOf(answer, now), T0 + served.arrivedAt);
         else {
           if (revoked) knowsRevoked[served.isolate] = true;
           held[served.isolate] = undefined;
@@ -234,7 +234,7 @@ export function simulate(config: ScaleConfig) {
       if (served.asksLease && held[served.isolate] === undefined) {
         const want = tokensWanted(lastRate[served.isolate]!, leaseMs);
         const answer = grantLease(ledger, limits, requests, { leaseId: `lease${nextLeaseId++}`, want, maxTokens, leaseMs, version }, now);
-        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", undefined, grantOf(answer, now));
+        if (answer.granted) held[served.isolate] = leaseAfterGrant("key", undefined, grantOf(answer, now), T0 + served.arrivedAt);
       }
       if (served.asksLease) releaseWaiting(served.isolate);
     }

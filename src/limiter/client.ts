@@ -129,6 +129,7 @@ export async function admitKey(
   const refusedMeanwhile = takeRefused(facts.keyId);
   // A 429 that a lease held or on its way here may yet overturn is counted here, once it stands.
   const countsOwnRefusal = leaseMs > 0 && mayLendHere(facts.keyId);
+  const askedAt = Date.now();
   try {
     const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease, countsOwnRefusal, answerBy(deadline))).finally(() => {
       if (askLease !== undefined) askedLease(facts.keyId);
@@ -139,7 +140,7 @@ export async function admitKey(
       if (decision.ok) {
         admittedAfterRefusal(slot, decision.rate);
         if (decision.lease === undefined) return decision;
-        keepLease(env, facts.keyId, decision.lease, waitUntil);
+        keepLease(env, facts.keyId, decision.lease, askedAt, waitUntil);
         return { ok: true, scopes: decision.scopes, rate: decision.rate };
       }
       if (countsOwnRefusal && isLimitRefusal(decision)) {
@@ -188,13 +189,13 @@ async function useTokensOnTheirWay(keyId: string, need: Need, origin: string | n
  * Holds a granted lease, and reports it unused at once if this isolate already holds another or
  * has since changed the key (the grant was made under its old version).
  */
-function keepLease(env: Env, keyId: string, grant: LeaseGrant, waitUntil: (promise: Promise<unknown>) => void): void {
+function keepLease(env: Env, keyId: string, grant: LeaseGrant, askedAt: number, waitUntil: (promise: Promise<unknown>) => void): void {
   const current = heldLease(keyId);
   if ((current !== undefined && current.leaseId !== grant.leaseId) || grantedBeforeChange(keyId, grant)) {
-    waitUntil(reportFinal(env, { ...leaseAfterGrant(keyId, undefined, grant), used: 0, refused: 0 }));
+    waitUntil(reportFinal(env, { ...leaseAfterGrant(keyId, undefined, grant, askedAt), used: 0, refused: 0 }));
     return;
   }
-  const lease = holdLease(keyId, grant);
+  const lease = holdLease(keyId, grant, askedAt);
   waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
 }
 
@@ -219,7 +220,7 @@ async function renewLease(env: Env, lease: HeldLease, want: number, waitUntil: (
   endRenewal(lease, sentAt);
   if (heldLease(lease.keyId) !== lease) return; // dropped meanwhile: whoever dropped it reports it as final
   if (answer.granted) {
-    holdLease(lease.keyId, answer);
+    holdLease(lease.keyId, answer, sentAt);
     waitUntil(settleWhenExpired(env, lease.keyId, lease.leaseId));
     return;
   }

@@ -324,6 +324,7 @@ export class KeyLimiter extends DurableObject<Env> {
       leaseId: answer.leaseId,
       topUp: answer.topUp,
       expiresAt: answer.expiresAt,
+      lifetimeMs: answer.lifetimeMs,
       version: answer.version,
       short: answer.short,
       policy: { type, status, scopes, expiresAt, allowedOrigins },

@@ -96,13 +96,13 @@ export interface LeaseReport {
 export type LeaseAnswer =
   /**
    * More tokens (`topUp`) on the lease `leaseId` (the same id, or a new one), usable until
-   * `expiresAt`; `short` when that is less than was asked because the key has no more to lend
+   * `expiresAt` (this object's clock), which is `lifetimeMs` from the grant; `short` when that is less than was asked because the key has no more to lend
    * now (its bucket, its share of it, or its quota) — the key is at its limit, and a used-up lease
    * may be answered 429 without asking. The most one lease may hold is no limit of the key: a
    * lease cut by it alone is not short, and its isolate asks for more (a key's whole burst is
    * there to be used, however small one lease is).
    */
-  | { granted: true; leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }
+  | { granted: true; leaseId: string; topUp: number; expiresAt: number; lifetimeMs: number; version: number; short: boolean }
   | { granted: false };
 
 const outstanding = (lease: LeaseRecord) => Math.max(0, lease.granted - lease.used);
@@ -178,7 +178,7 @@ export function grantLease(
   const short = tokens < Math.min(Math.floor(grant.want), grant.maxTokens);
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - tokens };
   ledger.leases[grant.leaseId] = { granted: tokens, used: 0, refused: 0, expiresAt, day: utcDay(now), version: grant.version };
-  return { granted: true, leaseId: grant.leaseId, topUp: tokens, expiresAt, version: grant.version, short };
+  return { granted: true, leaseId: grant.leaseId, topUp: tokens, expiresAt, lifetimeMs: expiresAt - now, version: grant.version, short };
 }
 
 /**
@@ -227,5 +227,5 @@ export function renewLease(
   lease.granted += topUp;
   lease.expiresAt = expiresAt;
   const short = topUp < Math.min(asked, renewal.maxTokens);
-  return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt: lease.expiresAt, version: lease.version, short };
+  return { granted: true, leaseId: renewal.leaseId, topUp, expiresAt, lifetimeMs: expiresAt - now, version: lease.version, short };
 }

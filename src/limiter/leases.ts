@@ -20,7 +20,10 @@ import type { PolicyName, RateSnapshot } from "./headers";
 
 /** Requests of one key within a second, in one isolate, from which it asks for a lease. */
 export const LEASE_THRESHOLD = 20;
-/** Stop using a lease this long before the object's expiry: clocks of two machines differ a little. */
+/**
+ * Stop using a lease this long before it ends: an isolate's clock moves only with its I/O, so its
+ * `now` may be a little behind.
+ */
 export const EXPIRY_MARGIN_MS = 50;
 const MAX_TRACKED = 10_000;
 /**
@@ -36,6 +39,11 @@ export interface LeaseGrant {
   topUp: number;
   /** Epoch ms, the object's clock. */
   expiresAt: number;
+  /**
+   * How long from the grant it lives (to expiresAt). The isolate counts it from when it asked, on
+   * its own clock: however far the two clocks are apart, it then stops before the object's expiry.
+   */
+  lifetimeMs: number;
   version: number;
   /** The object lent less than asked: the key is at its limit (lease-ledger.ts). */
   short: boolean;
@@ -63,7 +71,7 @@ export interface HeldLease {
   used: number;
   /** Requests refused here because the lease was used up (a running total, as reported). */
   refused: number;
-  /** Epoch ms after which it is not used here (the object's expiry less a margin). */
+  /** Epoch ms after which it is not used here (see usableUntilOf). */
   usableUntil: number;
   bucketTokens: number;
   dayUsedAtGrant: number;
@@ -169,10 +177,10 @@ export function heldLease(keyId: string): HeldLease | undefined {
   return held.get(keyId);
 }
 
-/** Keeps a new lease (or the top-up of the one held). Answers the lease now held. */
-export function holdLease(keyId: string, grant: LeaseGrant): HeldLease {
+/** Keeps a new lease (or the top-up of the one held), asked for at `askedAt`. Answers the lease now held. */
+export function holdLease(keyId: string, grant: LeaseGrant, askedAt: number): HeldLease {
   const current = held.get(keyId);
-  const lease = leaseAfterGrant(keyId, current, grant);
+  const lease = leaseAfterGrant(keyId, current, grant, askedAt);
   if (lease !== current) {
     if (held.size >= MAX_TRACKED) held.delete(held.keys().next().value!);
     held.set(keyId, lease);
@@ -180,9 +188,20 @@ export function holdLease(keyId: string, grant: LeaseGrant): HeldLease {
   return lease;
 }
 
-/** The lease held after a grant: `current` topped up (the same lease renewed), or a new one. Pure but for `current`. */
-export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, grant: LeaseGrant): HeldLease {
-  const usableUntil = grant.expiresAt - EXPIRY_MARGIN_MS;
+/**
+ * When a grant asked for at `askedAt` (this isolate's clock) stops being used here: its lifetime
+ * counted from the asking, which is no later than the object's expiry whatever the clocks say,
+ * and the object's expiry itself — less EXPIRY_MARGIN_MS.
+ */
+export function usableUntilOf(grant: Pick<LeaseGrant, "expiresAt" | "lifetimeMs">, askedAt: number): number {
+  // An object of the version before lifetimeMs (during a deploy) gives only its expiry.
+  const ownEnd = Number.isFinite(grant.lifetimeMs) ? askedAt + grant.lifetimeMs : grant.expiresAt;
+  return Math.min(grant.expiresAt, ownEnd) - EXPIRY_MARGIN_MS;
+}
+
+/** The lease held after a grant asked for at `askedAt`: `current` topped up (the same lease renewed), or a new one. Pure but for `current`. */
+export function leaseAfterGrant(keyId: string, current: HeldLease | undefined, grant: LeaseGrant, askedAt: number): HeldLease {
+  const usableUntil = usableUntilOf(grant, askedAt);
   const renewed = current !== undefined && current.leaseId === grant.leaseId;
   const fromGrant = {
     usableUntil,

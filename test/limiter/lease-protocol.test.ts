@@ -16,7 +16,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fullBucket, utcDay } from "../../src/limiter/bucket";
 import { grantLease, MAX_LEASES, maxLeaseTokens, refillLedger, renewLease, reservedOn, SHORTEST_LEASE_MS, takeReport, UNREPORTED_GRACE_MS, type LeaseReport, type Ledger } from "../../src/limiter/lease-ledger";
-import { admitFromLease, endRenewal, EXPIRY_MARGIN_MS, leaseAfterGrant, needsRenewal, renewalUnderWay, startRenewal, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
+import { admitFromLease, endRenewal, EXPIRY_MARGIN_MS, leaseAfterGrant, needsRenewal, renewalUnderWay, startRenewal, usableUntilOf, useLease, type HeldLease, type LeaseGrant } from "../../src/limiter/leases";
 import type { Limits } from "../../src/policy/limits";
 
 const NEED = { permission: "events:write", publicKey: true, action: "send events" } as const;
@@ -51,7 +51,7 @@ class SimObject {
     return this.requestsOn.get(day) ?? 0;
   }
 
-  private grantOf(answer: { leaseId: string; topUp: number; expiresAt: number; version: number; short: boolean }, now: number): LeaseGrant {
+  private grantOf(answer: { leaseId: string; topUp: number; expiresAt: number; lifetimeMs: number; version: number; short: boolean }, now: number): LeaseGrant {
     return {
       ...answer,
       policy: { type: "public", status: this.revoked ? "revoked" : "active", scopes: null, expiresAt: null, allowedOrigins: null },
@@ -74,9 +74,12 @@ class SimObject {
     this.count(today, 1);
     if (want === 0) return { status: 200 };
     const answer = grantLease(this.ledger, this.limits, this.dayRequests(today), { leaseId: `lease${this.nextLease++}`, want, maxTokens: maxLeaseTokens(this.limits, this.leaseMs), leaseMs: this.leaseMs, version: this.version }, now);
+    if (answer.granted) this.leaseDays.set(answer.leaseId, today);
     return answer.granted ? { status: 200, grant: this.grantOf(answer, now) } : { status: 200 };
   }
 
+  /** The UTC day (this object's clock) each lease was granted on. */
+  readonly leaseDays = new Map<string, string>();
   /** What reports counted, by lease: what a crashed isolate's lease did beyond it was never counted. */
   readonly reported = new Map<string, { used: number; refused: number }>();
 
@@ -97,6 +100,8 @@ class SimObject {
 
 interface SimIsolate {
   lease?: HeldLease;
+  /** Its clock less the object's (ms): leases are used and renewed by its own clock. */
+  skew: number;
   crashed: boolean;
   /** The lease it held when it crashed, and what that lease admitted or refused that was never reported. */
   lostAdmitted: number;
@@ -137,6 +142,8 @@ const step = (isolates: number): fc.Arbitrary<Step> =>
 const scenario: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 5 }).chain((isolates) =>
   fc.record({
     isolates: fc.constant(isolates),
+    // Each isolate's clock ahead of or behind the object's, by more than EXPIRY_MARGIN_MS too.
+    skews: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: -400, max: 400 })), { minLength: isolates, maxLength: isolates }),
     limits: fc.record({ rate: fc.integer({ min: 1, max: 60 }), burst: fc.integer({ min: 1, max: 80 }), daily: fc.integer({ min: 20, max: 400 }) }),
     leaseMs: fc.integer({ min: 100, max: 2000 }),
     // Some runs begin seconds before midnight: leases then meet the day's end, and the quota starts again.
@@ -150,6 +157,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 5 }).chain((i
 
 interface Scenario {
   isolates: number;
+  skews: number[];
   start: number;
   limits: Limits;
   leaseMs: number;
@@ -157,9 +165,9 @@ interface Scenario {
   steps: Step[];
 }
 
-function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario) {
+function run({ isolates: count, skews, limits, leaseMs, want, steps, start }: Scenario) {
   const object = new SimObject(limits, leaseMs, start);
-  const isolates: SimIsolate[] = Array.from({ length: count }, () => ({ crashed: false, lostAdmitted: 0, lostRefused: 0 }));
+  const isolates: SimIsolate[] = Array.from({ length: count }, (_, index) => ({ crashed: false, lostAdmitted: 0, lostRefused: 0, skew: skews[index] ?? 0 }));
   const inFlight: InFlight[] = [];
   const admitted: number[] = [];
   let refused = 0;
@@ -173,9 +181,12 @@ function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario)
   /** The most admissions the object's day count and reservations have lagged behind, after any step. */
   let unaccounted = 0;
 
+  /** An isolate's own clock. */
+  const clockOf = (isolate: number) => now + isolates[isolate]!.skew;
   const send = (isolate: number, lease: HeldLease, final: boolean) => {
-    if (!final && !startRenewal(lease, now)) return;
-    inFlight.push({ isolate, lease, sentAt: now, report: { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, want: final ? 0 : want, final } });
+    const sentAt = clockOf(isolate);
+    if (!final && !startRenewal(lease, sentAt)) return;
+    inFlight.push({ isolate, lease, sentAt, report: { leaseId: lease.leaseId, usedTotal: lease.used, refusedTotal: lease.refused, want: final ? 0 : want, final } });
   };
   const deliver = (message: InFlight) => {
     const grant = object.renew(message.report, now);
@@ -186,7 +197,7 @@ function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario)
       isolate.lease = undefined;
       send(message.isolate, message.lease, true);
     } else {
-      isolate.lease = leaseAfterGrant("key", message.lease, grant);
+      isolate.lease = leaseAfterGrant("key", message.lease, grant, message.sentAt);
     }
   };
 
@@ -205,14 +216,15 @@ function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario)
   const request = (index: number) => {
     const isolate = isolates[index]!;
     if (isolate.crashed) return;
+    const here = clockOf(index);
     let lease = isolate.lease;
-    if (lease !== undefined && now >= lease.usableUntil && !renewalUnderWay(lease, now)) {
+    if (lease !== undefined && here >= lease.usableUntil && !renewalUnderWay(lease, here)) {
       send(index, lease, true);
       isolate.lease = lease = undefined;
     }
     if (lease !== undefined) {
-      const used = useLease(lease, NEED, null, now);
-      if (needsRenewal(lease, now, leaseMs)) send(index, lease, false);
+      const used = useLease(lease, NEED, null, here);
+      if (needsRenewal(lease, here, leaseMs)) send(index, lease, false);
       if (used?.ok) {
         admit();
         return;
@@ -225,9 +237,9 @@ function run({ isolates: count, limits, leaseMs, want, steps, start }: Scenario)
     const answer = object.admit(now, lease === undefined ? want : 0);
     if (answer.status === 200) {
       admit();
-      if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant);
+      if (answer.grant !== undefined) isolate.lease = leaseAfterGrant("key", undefined, answer.grant, here);
     } else if (answer.status === 429) {
-      const fallback = lease === undefined ? undefined : admitFromLease(lease, NEED, null, now);
+      const fallback = lease === undefined ? undefined : admitFromLease(lease, NEED, null, here);
       if (fallback !== undefined) admit();
       else {
         refused++;
@@ -322,7 +334,7 @@ describe("token-lease protocol, property", () => {
         const lostOn = new Map<string, number>();
         for (const isolate of isolates) {
           if (isolate.lostLease === undefined) continue;
-          const day = utcDay(isolate.lostLease.usableUntil);
+          const day = object.leaseDays.get(isolate.lostLease.leaseId)!;
           lostOn.set(day, (lostOn.get(day) ?? 0) + isolate.lostAdmitted);
         }
         for (const day of new Set([...admittedOn.keys(), ...object.requestsOn.keys()])) {
@@ -446,6 +458,7 @@ describe("leases at midnight: each belongs to one UTC day", () => {
       leaseId: "late",
       topUp: 200,
       expiresAt: MIDNIGHT,
+      lifetimeMs: 500,
       version: 1,
       short: false,
       policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
@@ -454,7 +467,7 @@ describe("leases at midnight: each belongs to one UTC day", () => {
       limits,
       bucketTokens: 800,
       dayUsed: 200,
-    });
+    }, MIDNIGHT - 500);
     expect(useLease(isolate, NEED, null, MIDNIGHT - EXPIRY_MARGIN_MS), "not used on the next day").toBeUndefined();
     // The new day's first decision keeps the record: its isolate may still report it.
     refillLedger(ledger, limits, MIDNIGHT + 1);
@@ -486,6 +499,7 @@ describe("a request the object refused, then offered to the lease", () => {
     leaseId: "l",
     topUp: 1,
     expiresAt: T0 + 1_000,
+    lifetimeMs: 1_000,
     version: 1,
     short: true,
     policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
@@ -497,7 +511,7 @@ describe("a request the object refused, then offered to the lease", () => {
   };
 
   it("is admitted while the lease has a token, and neither admitted nor counted as refused once it has none", () => {
-    const lease = leaseAfterGrant("key", undefined, grant);
+    const lease = leaseAfterGrant("key", undefined, grant, T0);
     expect(admitFromLease(lease, NEED, null, T0)).toMatchObject({ ok: true });
     // Used up and short: useLease would answer (and count) a 429 — the object already counted this one.
     expect(admitFromLease(lease, NEED, null, T0)).toBeUndefined();
@@ -512,6 +526,7 @@ describe("a renewal that does not answer", () => {
     leaseId: "l",
     topUp: 100,
     expiresAt: T0 + 1_000,
+    lifetimeMs: 1_000,
     version: 1,
     short: false,
     policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
@@ -523,7 +538,7 @@ describe("a renewal that does not answer", () => {
   };
 
   it("is under way for a second, then taken as lost: the lease is renewed again, and the late answer leaves the newer renewal under way", () => {
-    const lease = leaseAfterGrant("key", undefined, grant);
+    const lease = leaseAfterGrant("key", undefined, grant, T0);
     const halfGone = T0 + 500;
     expect(needsRenewal(lease, halfGone, 1_000)).toBe(true);
     expect(startRenewal(lease, halfGone)).toBe(true);
@@ -536,5 +551,19 @@ describe("a renewal that does not answer", () => {
     expect(renewalUnderWay(lease, halfGone + 1_001), "the second is still on its way").toBe(true);
     endRenewal(lease, halfGone + 1_000);
     expect(renewalUnderWay(lease, halfGone + 1_001)).toBe(false);
+  });
+});
+
+describe("an isolate's clock apart from the object's", () => {
+  const grant = { expiresAt: T0 + 1_000, lifetimeMs: 1_000 };
+
+  it("does not stretch a lease: counted from the asking on the isolate's clock, it ends before the object's expiry", () => {
+    // 300 ms behind: asked at T0 by the object's clock, T0 − 300 by its own.
+    const behind = usableUntilOf(grant, T0 - 300);
+    expect(behind + 300, "on the object's clock").toBeLessThanOrEqual(grant.expiresAt - EXPIRY_MARGIN_MS);
+    // Ahead: the object's expiry, read on the isolate's clock, ends it the earlier.
+    expect(usableUntilOf(grant, T0 + 300)).toBe(grant.expiresAt - EXPIRY_MARGIN_MS);
+    // A grant from an object of the version before lifetimeMs: its expiry alone.
+    expect(usableUntilOf({ expiresAt: T0 + 1_000, lifetimeMs: undefined as unknown as number }, T0 - 300)).toBe(T0 + 1_000 - EXPIRY_MARGIN_MS);
   });
 });
