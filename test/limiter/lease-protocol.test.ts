@@ -494,21 +494,24 @@ describe("leases at midnight: each belongs to one UTC day", () => {
   });
 });
 
-describe("a request the object refused, then offered to the lease", () => {
-  const grant: LeaseGrant = {
+/** A grant of lease "l" at T0 for LEASE_MS 1,000, as the object sends it, with `what` of it. */
+function grantAtT0(what: Pick<LeaseGrant, "topUp" | "short" | "limits">): LeaseGrant {
+  return {
     leaseId: "l",
-    topUp: 1,
     expiresAt: T0 + 1_000,
     lifetimeMs: 1_000,
     version: 1,
-    short: true,
     policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
     scopes: ["events:write"],
     refusals: { burst: "over the rate limit", daily: "over the daily quota" },
-    limits: { rate: 10, burst: 10, daily: 1_000 },
     bucketTokens: 0,
     dayUsed: 0,
+    ...what,
   };
+}
+
+describe("a request the object refused, then offered to the lease", () => {
+  const grant = grantAtT0({ topUp: 1, short: true, limits: { rate: 10, burst: 10, daily: 1_000 } });
 
   it("is admitted while the lease has a token, and neither admitted nor counted as refused once it has none", () => {
     const lease = leaseAfterGrant("key", undefined, grant, T0);
@@ -522,20 +525,7 @@ describe("a request the object refused, then offered to the lease", () => {
 });
 
 describe("a renewal that does not answer", () => {
-  const grant: LeaseGrant = {
-    leaseId: "l",
-    topUp: 100,
-    expiresAt: T0 + 1_000,
-    lifetimeMs: 1_000,
-    version: 1,
-    short: false,
-    policy: { type: "public", status: "active", scopes: null, expiresAt: null, allowedOrigins: null },
-    scopes: ["events:write"],
-    refusals: { burst: "over the rate limit", daily: "over the daily quota" },
-    limits: { rate: 100, burst: 1_000, daily: 100_000 },
-    bucketTokens: 0,
-    dayUsed: 0,
-  };
+  const grant = grantAtT0({ topUp: 100, short: false, limits: { rate: 100, burst: 1_000, daily: 100_000 } });
 
   it("is under way for a second, then taken as lost: the lease is renewed again, and the late answer leaves the newer renewal under way", () => {
     const lease = leaseAfterGrant("key", undefined, grant, T0);
