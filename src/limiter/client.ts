@@ -192,7 +192,7 @@ async function useTokensOnTheirWay(keyId: string, need: Need, origin: string | n
 function keepLease(env: Env, keyId: string, grant: LeaseGrant, askedAt: number, waitUntil: (promise: Promise<unknown>) => void): void {
   const current = heldLease(keyId);
   if ((current !== undefined && current.leaseId !== grant.leaseId) || grantedBeforeChange(keyId, grant)) {
-    waitUntil(reportFinal(env, { ...leaseAfterGrant(keyId, undefined, grant, askedAt), used: 0, refused: 0 }));
+    waitUntil(reportFinal(env, leaseAfterGrant(keyId, undefined, grant, askedAt))); // a new lease: nothing used
     return;
   }
   const lease = holdLease(keyId, grant, askedAt);

@@ -209,9 +209,9 @@ export class KeyLimiter extends DurableObject<Env> {
 
   /** The decision itself: status → permissions → bucket → daily quota → consume. */
   async decide(request: AdmitRequest): Promise<AdmitDecision> {
-    if (tooLate(request)) return GAVE_UP;
     const state = this.state ?? (await this.loadOnce(request.keyId));
-    if (tooLate(request)) return GAVE_UP; // the D1 read took the rest of the caller's time
+    // After the first D1 read, which may have taken the rest of the caller's time.
+    if (tooLate(request)) return GAVE_UP;
     if (state === null) {
       return { ok: false, code: "invalid_api_key", detail: "This API key does not exist. Check that you copied it whole." };
     }
@@ -280,7 +280,7 @@ export class KeyLimiter extends DurableObject<Env> {
       const reportedCount = this.dayCount(reportedDay);
       reportedCount.requests += reported.requests;
       reportedCount.rejected += reported.rejected;
-      this.counted(reportedDay, reportedCount);
+      if (reportedDay !== day) this.counted(reportedDay, reportedCount);
       if (reported.requests > 0) this.lastUsedAt = now;
     }
     const count = this.dayCount(day);

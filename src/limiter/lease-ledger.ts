@@ -70,9 +70,13 @@ export const UNREPORTED_GRACE_MS = 60_000;
  */
 export const SHORTEST_LEASE_MS = 200;
 
-/** When a lease granted or renewed at `now` ends: LEASE_MS on, and never past the day it counts on. */
-function leaseEnd(now: number, leaseMs: number): number {
-  return Math.min(now + leaseMs, nextUtcMidnight(now));
+/**
+ * When a lease granted or renewed at `now` ends: LEASE_MS on, and never past the day it counts
+ * on; undefined when midnight would end it within SHORTEST_LEASE_MS (none then).
+ */
+function leaseEnd(now: number, leaseMs: number): number | undefined {
+  const end = Math.min(now + leaseMs, nextUtcMidnight(now));
+  return end - now < SHORTEST_LEASE_MS ? undefined : end;
 }
 
 /** The most tokens one lease holds: two lease lifetimes at the key's rate, at most its burst. */
@@ -96,11 +100,12 @@ export interface LeaseReport {
 export type LeaseAnswer =
   /**
    * More tokens (`topUp`) on the lease `leaseId` (the same id, or a new one), usable until
-   * `expiresAt` (this object's clock), which is `lifetimeMs` from the grant; `short` when that is less than was asked because the key has no more to lend
-   * now (its bucket, its share of it, or its quota) — the key is at its limit, and a used-up lease
-   * may be answered 429 without asking. The most one lease may hold is no limit of the key: a
-   * lease cut by it alone is not short, and its isolate asks for more (a key's whole burst is
-   * there to be used, however small one lease is).
+   * `expiresAt` (this object's clock), which is `lifetimeMs` from the grant; `short` when that is
+   * less than was asked because the key has no more to lend now (its bucket, its share of it, or
+   * its quota) — the key is at its limit, and a used-up lease may be answered 429 without
+   * asking. The most one lease may hold is no limit of the key: a lease cut by it alone is not
+   * short, and its isolate asks for more (a key's whole burst is there to be used, however small
+   * one lease is).
    */
   | { granted: true; leaseId: string; topUp: number; expiresAt: number; lifetimeMs: number; version: number; short: boolean }
   | { granted: false };
@@ -172,7 +177,7 @@ export function grantLease(
 ): LeaseAnswer {
   if (liveLeases(ledger, now) >= MAX_LEASES) return { granted: false };
   const expiresAt = leaseEnd(now, grant.leaseMs);
-  if (expiresAt - now < SHORTEST_LEASE_MS) return { granted: false };
+  if (expiresAt === undefined) return { granted: false };
   const tokens = leaseSize(ledger, limits, dayRequests, grant.want, grant.maxTokens, now);
   if (tokens < 1) return { granted: false };
   const short = tokens < Math.min(Math.floor(grant.want), grant.maxTokens);
@@ -183,8 +188,9 @@ export function grantLease(
 
 /**
  * Takes an isolate's report: answers the requests it newly reports as admitted and as refused,
- * to count on the lease's `day` (null for a lease not or no longer known), and settles the lease — a final report gives its unused tokens back
- * (to the bucket only while the lease is live: an expired lease's tokens are gone) and ends it.
+ * to count on the lease's `day` (null for a lease not or no longer known), and settles the lease
+ * — a final report gives its unused tokens back (to the bucket only while the lease is live: an
+ * expired lease's tokens are gone) and ends it.
  */
 export function takeReport(
   ledger: Ledger,
@@ -220,7 +226,7 @@ export function renewLease(
   const lease = ledger.leases[renewal.leaseId];
   if (lease === undefined || lease.expiresAt <= now || lease.version !== renewal.version) return { granted: false };
   const expiresAt = leaseEnd(now, renewal.leaseMs);
-  if (expiresAt - now < SHORTEST_LEASE_MS) return { granted: false };
+  if (expiresAt === undefined) return { granted: false };
   const asked = Math.max(0, Math.floor(renewal.want) - outstanding(lease));
   const topUp = Math.max(0, leaseSize(ledger, limits, dayRequests, asked, renewal.maxTokens, now, renewal.leaseId));
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - topUp };

@@ -155,7 +155,7 @@ export function tokensOnTheirWay(keyId: string, now: number): boolean {
 
 /** Whether a renewal of the lease is on its way: sent, unanswered, and not yet taken as lost. */
 export function renewalUnderWay(lease: HeldLease, now: number): boolean {
-  return lease.renewing && now - lease.renewalSentAt < ASK_LOST_MS;
+  return now < renewalLostAt(lease);
 }
 
 /** When the renewal under way is taken as lost (epoch ms); 0 if none is under way. */
