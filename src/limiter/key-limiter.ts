@@ -41,7 +41,7 @@ import { fullBucket, secondsUntilMidnight, secondsUntilTokens, utcDay, type Buck
 import type { PolicyName, RateSnapshot } from "./headers";
 import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, UNREPORTED_GRACE_MS, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
 import type { LeaseGrant } from "./leases";
-import { emptyTally, minuteLabel, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
+import { emptyTally, minuteLabel, minuteOf, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
 import { overLimitDetail } from "../policy/plans";
 
 export interface AdmitRequest {
@@ -167,6 +167,8 @@ export class KeyLimiter extends DurableObject<Env> {
   private unmeteredSeen: string[] = [];
   /** The last hour minute by minute, for the dashboard: derived from the day totals in `counted`. */
   private minutes: MinuteTally = emptyTally();
+  /** The minute D1 last pruned this key's old minutes in (memory only: a fresh object prunes once more, harmlessly). */
+  private minutesPrunedIn: number | null = null;
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
   private alarmSet = false;
   private loading: Promise<KeyState | null> | null = null;
@@ -410,6 +412,9 @@ export class KeyLimiter extends DurableObject<Env> {
       const sent = [...this.unflushed].map((day) => ({ day, ...this.days.get(day)! }));
       const sentMinutes = minutesToFlush(this.minutes);
       const lastUsedAt = this.lastUsedAt;
+      // Old minutes leave D1 once a minute, not with every flush: a flush is 3 statements, not 4.
+      const pruneIn = minuteOf(Date.now());
+      const prune = sent.length > 0 && this.minutesPrunedIn !== pruneIn;
       try {
         await this.env.DB.batch([
           ...sent.map(({ day, requests, rejected, denied }) =>
@@ -419,7 +424,8 @@ export class KeyLimiter extends DurableObject<Env> {
                denied = max(denied, excluded.denied)`,
             ).bind(state.keyId, state.projectId, day, requests, rejected, denied ?? 0),
           ),
-          ...(sent.length === 0 ? [] : minuteStatements(this.env.DB, state, sentMinutes)),
+          ...minuteUpserts(this.env.DB, state, sentMinutes),
+          ...(prune ? [pruneMinutes(this.env.DB, state)] : []),
           this.env.DB.prepare("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)").bind(
             state.keyId,
             lastUsedAt === null ? null : new Date(lastUsedAt).toISOString(),
@@ -431,6 +437,7 @@ export class KeyLimiter extends DurableObject<Env> {
           this.unflushed.delete(day); // persist() below drops past days D1 now has
         }
         minutesFlushed(this.minutes, sentMinutes);
+        if (prune) this.minutesPrunedIn = pruneIn;
       } catch (error) {
         // Nothing is lost: the totals stay unflushed and go with the next attempt.
         console.error(JSON.stringify({ level: "error", msg: "usage flush failed", key_id: state.keyId, error: String(error) }));
@@ -555,20 +562,22 @@ export class KeyLimiter extends DurableObject<Env> {
 /** D1 keeps two hours of minutes per key: the dashboard's hour, and slack for late flushes. */
 const MINUTE_ROWS_KEPT_MS = 2 * 3_600_000;
 
-/** The minutes of a flush as D1 upserts (totals, merged with max()), and the pruning of the key's old minutes. */
-function minuteStatements(db: D1Database, state: KeyState, minutes: ReturnType<typeof minutesToFlush>): D1PreparedStatement[] {
-  return [
-    ...minutes.map(({ minute, requests, rejected, denied }) =>
-      db
-        .prepare(
-          `INSERT INTO usage_minute (key_id, project_id, minute, requests, rejected, denied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-           ON CONFLICT (key_id, minute) DO UPDATE SET requests = max(requests, excluded.requests), rejected = max(rejected, excluded.rejected),
-           denied = max(denied, excluded.denied)`,
-        )
-        .bind(state.keyId, state.projectId, minuteLabel(minute), requests, rejected, denied),
-    ),
-    db.prepare("DELETE FROM usage_minute WHERE key_id = ?1 AND minute < ?2").bind(state.keyId, minuteLabel(Date.now() - MINUTE_ROWS_KEPT_MS)),
-  ];
+/** The minutes of a flush as D1 upserts (totals, merged with max()). */
+function minuteUpserts(db: D1Database, state: KeyState, minutes: ReturnType<typeof minutesToFlush>): D1PreparedStatement[] {
+  return minutes.map(({ minute, requests, rejected, denied }) =>
+    db
+      .prepare(
+        `INSERT INTO usage_minute (key_id, project_id, minute, requests, rejected, denied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (key_id, minute) DO UPDATE SET requests = max(requests, excluded.requests), rejected = max(rejected, excluded.rejected),
+         denied = max(denied, excluded.denied)`,
+      )
+      .bind(state.keyId, state.projectId, minuteLabel(minute), requests, rejected, denied),
+  );
+}
+
+/** Drops the key's minutes older than D1 keeps. */
+function pruneMinutes(db: D1Database, state: KeyState): D1PreparedStatement {
+  return db.prepare("DELETE FROM usage_minute WHERE key_id = ?1 AND minute < ?2").bind(state.keyId, minuteLabel(Date.now() - MINUTE_ROWS_KEPT_MS));
 }
 
 /** What only the object knows of a change's outcome, added to its audit entry: the limits now in force, a roll's new key. */
