@@ -1,13 +1,13 @@
 /** Shared test helpers: requests through the Worker's own fetch, keys minted through the operator API. */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import worker from "../src/index";
 import { loadKeyState } from "../src/keys/key-records";
 import type { KeyState } from "../src/keys/key-state";
 import { configOf } from "../src/config";
-import { heldKeyState } from "../src/limiter/client";
-import { WRITE_BEHIND_MS } from "../src/limiter/key-limiter";
+import { heldKeyState, keyLimiter } from "../src/limiter/client";
+import { WRITE_BEHIND_MS, type KeyLimiter } from "../src/limiter/key-limiter";
 
 export const GATEWAY = "https://gateway.test";
 export const OPERATOR_TOKEN = "test-operator-token";
@@ -224,4 +224,26 @@ export async function expectAgreement(keyId: string): Promise<KeyState> {
   const [held, recorded] = [await limiterState(keyId), await recordedState(keyId)];
   expect(held, `KeyLimiter of ${keyId} vs D1`).toEqual(recorded);
   return recorded!;
+}
+
+/** Makes the key's object see a D1 whose batches fail (its reads still work), until `restore()`. */
+export async function failObjectBatches(keyId: string): Promise<{ restore: () => Promise<void> }> {
+  const stub = keyLimiter(env, keyId);
+  await runInDurableObject(stub, (instance: KeyLimiter) => {
+    const realEnv = (instance as unknown as { env: typeof env }).env;
+    const DB = new Proxy(realEnv.DB, {
+      get(target, prop) {
+        if (prop === "batch") return () => Promise.reject(new Error("D1_ERROR: injected outage"));
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    (instance as unknown as { env: typeof env }).env = { ...realEnv, DB };
+  });
+  return {
+    restore: () =>
+      runInDurableObject(stub, (instance: KeyLimiter) => {
+        (instance as unknown as { env: typeof env }).env = env;
+      }),
+  };
 }

@@ -349,13 +349,20 @@ export async function changeKey(env: Env, change: KeyChange): Promise<ChangeOutc
   const lease = dropLease(change.keyId);
   try {
     const outcome = await keyLimiter(env, change.keyId).change(change);
-    const grantedMeanwhile = outcome.ok ? endLeasesBefore(change.keyId, outcome.state.version) : undefined;
+    const version = inForceAt(outcome);
+    const grantedMeanwhile = version === undefined ? undefined : endLeasesBefore(change.keyId, version);
     if (grantedMeanwhile !== undefined) await reportFinal(env, grantedMeanwhile);
     return outcome;
   } finally {
     forgetRefusals(change.keyId);
     if (lease !== undefined) await reportFinal(env, lease);
   }
+}
+
+/** The version a change put in force, if it did: a revoke D1 failed to record is in force too. */
+function inForceAt(outcome: ChangeOutcome): number | undefined {
+  if (outcome.ok) return outcome.state.version;
+  return outcome.refused === "unrecorded" && outcome.inForce ? outcome.version : undefined;
 }
 
 /** Hands a just-created key's state to its object (it would otherwise read D1 on first use). */

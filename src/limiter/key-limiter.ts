@@ -105,8 +105,12 @@ export type ChangeOutcome =
   | { ok: true; state: KeyState; successor?: KeyState }
   | ({ ok: false } & OperationRefusal)
   | { ok: false; refused: "not_found" }
-  /** D1 could not record the change. A revoke is in force all the same; anything else is not. */
-  | { ok: false; refused: "unrecorded"; inForce: boolean };
+  /**
+   * D1 could not record the change. A revoke is in force all the same, at `version` (leases
+   * granted under an older one are over); anything else is not.
+   */
+  | { ok: false; refused: "unrecorded"; inForce: true; version: number }
+  | { ok: false; refused: "unrecorded"; inForce: false };
 
 interface DayCount {
   requests: number;
@@ -466,7 +470,7 @@ export class KeyLimiter extends DurableObject<Env> {
       } catch (error) {
         console.error(JSON.stringify({ level: "error", msg: "key change not recorded", key_id: change.keyId, op: change.op.kind, error: String(error) }));
         if (revoke) await this.scheduleAlarm(FLUSH_RETRY_MS);
-        return { ok: false, refused: "unrecorded", inForce: revoke };
+        return revoke ? { ok: false, refused: "unrecorded", inForce: true, version: next.version } : { ok: false, refused: "unrecorded", inForce: false };
       }
       if (recorded === "landed") {
         this.store(next);

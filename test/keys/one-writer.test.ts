@@ -8,29 +8,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { describe, expect, it } from "vitest";
 import { keyLimiter } from "../../src/limiter/client";
 import type { KeyLimiter } from "../../src/limiter/key-limiter";
-import { env, expectAgreement, expectProblem, gateway, limiterState, mintKey, newProject, operator, recordedState, withKey } from "../helpers";
-
-/** Makes the key's object see a D1 whose batches fail (its reads still work), until `restore()`. */
-async function failObjectBatches(keyId: string): Promise<{ restore: () => Promise<void> }> {
-  const stub = keyLimiter(env, keyId);
-  await runInDurableObject(stub, (instance: KeyLimiter) => {
-    const realEnv = (instance as unknown as { env: typeof env }).env;
-    const DB = new Proxy(realEnv.DB, {
-      get(target, prop) {
-        if (prop === "batch") return () => Promise.reject(new Error("D1_ERROR: injected outage"));
-        const value = Reflect.get(target, prop, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    (instance as unknown as { env: typeof env }).env = { ...realEnv, DB };
-  });
-  return {
-    restore: () =>
-      runInDurableObject(stub, (instance: KeyLimiter) => {
-        (instance as unknown as { env: typeof env }).env = env;
-      }),
-  };
-}
+import { env, expectAgreement, expectProblem, failObjectBatches, gateway, limiterState, mintKey, newProject, operator, recordedState, withKey } from "../helpers";
 
 async function auditActions(projectId: string, keyId: string): Promise<string[]> {
   const { results } = await env.DB.prepare("SELECT action FROM audit_log WHERE project_id = ?1 AND target_id = ?2 ORDER BY at, id")

@@ -12,7 +12,7 @@ import { keyLimiter } from "../../src/limiter/client";
 import { readDecision, type KeyLimiter } from "../../src/limiter/key-limiter";
 import { MAX_LEASES, reservedOn, type Ledger } from "../../src/limiter/lease-ledger";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
-import { answerOf, env, envCountingLimiterCalls, envWithFailingLimiter, envWithLateAnswers, envWithLostRenewals, envWithUnreachableLimiter, expectProblem, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
+import { answerOf, env, envCountingLimiterCalls, envWithFailingLimiter, envWithLateAnswers, envWithLostRenewals, envWithUnreachableLimiter, expectProblem, failObjectBatches, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 const LEASE_MS = configOf(env).leaseMs;
 const event = (key: string, init: RequestInit = {}) => gateway("/v1/events", withKey(key, { method: "POST", body: '{"event":"e"}', ...init }));
@@ -288,6 +288,26 @@ describe("token leases", { timeout: 20_000 }, () => {
     await Promise.all(answers.map(({ done }) => done));
     await settleCounts();
     const admitted = statuses.filter((status) => status === 200).length;
+    expect((await d1Usage(key.id))?.requests, "the unused grant was handed back as final: counts exact").toBe(admitted);
+  });
+
+  it("a revoke through this isolate that D1 fails to record still refuses a lease granted before it and answered after it", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const late = envWithLateAnswers(300);
+    const turningHot = Promise.all(Array.from({ length: LEASE_THRESHOLD + 10 }, () => answerOf(late, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })))));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heldLease(key.id), "the grant is still on its way").toBeUndefined();
+    const outage = await failObjectBatches(key.id);
+    // In force at once, but not recorded: 503, and the key is refused all the same.
+    await expectProblem(await operator("DELETE", `/keys/${key.id}`), 503, "storage_unavailable", key.key);
+    const answers = await turningHot;
+    expect(answers.every(({ res }) => res.status === 200 || res.status === 401)).toBe(true);
+    expect(heldLease(key.id), "a grant made under the key's old version is not held").toBeUndefined();
+    await expectProblem(await event(key.key), 401, "revoked_api_key", key.key);
+    await Promise.all(answers.map(({ done }) => done));
+    await outage.restore();
+    await settleCounts();
+    const admitted = answers.filter(({ res }) => res.status === 200).length;
     expect((await d1Usage(key.id))?.requests, "the unused grant was handed back as final: counts exact").toBe(admitted);
   });
 
