@@ -20,12 +20,13 @@
  *                  the alarm records it, and so does the next revoke.
  *   `usage`      → UsageState: the bucket and the tokens out on lease (lease-ledger.ts), each
  *                  day's running totals, which days D1 has not seen, the ids of the latest
- *                  unmetered reports counted (so that a resent one is not counted twice).
- *                  Written behind the traffic, at most every WRITE_BEHIND_MS, never once per
- *                  request: a durable write per request would cost most of the gateway's
- *                  throughput. An abrupt crash can therefore lose at most the last
- *                  WRITE_BEHIND_MS of counts; idle eviction loses nothing. A lease grant or
- *                  renewal is the exception: written before its answer leaves (persistLent).
+ *                  unmetered reports counted (so that a resent one is not counted twice), and
+ *                  the allowance: how many requests may be admitted before the next write.
+ *                  Written behind the traffic, at most every WRITE_BEHIND_MS, not once per
+ *                  request for a busy key; an admission past the allowance, and a lease grant
+ *                  or renewal (persistLent), is written before its answer leaves. An abrupt
+ *                  reset therefore admits nothing twice: the object that takes over takes the
+ *                  allowance as spent (write-ahead.ts); idle eviction loses nothing.
  * D1 `usage_daily` gets the day totals from `alarm()`, every FLUSH_INTERVAL_MS while there is
  * something new, as one batch per flush. Totals (not deltas) merged with max() make a repeated
  * alarm harmless; a failed flush keeps everything and retries.
@@ -43,6 +44,7 @@ import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeR
 import type { LeaseGrant } from "./leases";
 import { emptyTally, minuteLabel, minuteOf, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
 import { overLimitDetail } from "../policy/plans";
+import { admitAhead, allowanceAt, freshWriteAhead, SLOT_MS, spendAllowance, type Allowance, type WriteAhead } from "./write-ahead";
 
 export interface AdmitRequest {
   keyId: string;
@@ -133,6 +135,8 @@ interface UsageState {
   unmeteredSeen?: string[];
   /** The last hour, minute by minute (minute-tally.ts); absent in state stored before it was kept. */
   minutes?: MinuteTally;
+  /** What this write allowed to be admitted before the next (write-ahead.ts); absent in state stored before it. */
+  allowance?: Allowance;
 }
 
 /**
@@ -173,7 +177,10 @@ export class KeyLimiter extends DurableObject<Env> {
   private minutes: MinuteTally = emptyTally();
   /** The minute D1 last pruned this key's old minutes in (memory only: a fresh object prunes once more, harmlessly). */
   private minutesPrunedIn: number | null = null;
+  /** The allowance of the last write, and the key's recent pace of per-request admissions. */
+  private ahead: WriteAhead = freshWriteAhead();
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
+  private persistDue = 0;
   private alarmSet = false;
   private loading: Promise<KeyState | null> | null = null;
   /** The change being applied; the next one waits for it (changes are applied one at a time). */
@@ -193,6 +200,11 @@ export class KeyLimiter extends DurableObject<Env> {
       this.lastUsedAt = usage.lastUsedAt;
       this.unmeteredSeen = usage.unmeteredSeen ?? [];
       this.minutes = usage.minutes ?? emptyTally();
+      if (this.ledger !== null && this.state !== undefined && (usage.allowance?.tokens ?? 0) > 0) {
+        // The object before this one may have admitted up to its allowance since its last write.
+        spendAllowance(this.ledger, usage.allowance, limitsOf(this.state), Date.now());
+        this.persist();
+      }
     }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmSet = (await ctx.storage.getAlarm()) !== null;
@@ -262,7 +274,9 @@ export class KeyLimiter extends DurableObject<Env> {
     this.lastUsedAt = now;
     this.counted(day, count);
     const scopes = effectiveScopes(state);
+    const mustWrite = admitAhead(this.ahead, now);
     const lease = request.lease === undefined ? undefined : this.lend(state, limits, count, request.lease, now);
+    if (mustWrite && lease === undefined) this.persistNow();
     return lease === undefined ? { ok: true, scopes, rate: this.snapshot(limits, count, now) } : { ok: true, scopes, rate: this.snapshot(limits, count, now), lease };
   }
 
@@ -519,18 +533,36 @@ export class KeyLimiter extends DurableObject<Env> {
     this.days.set(day, count);
     tallyTotals(this.minutes, day, utcDay(Date.now()), count, Date.now());
     this.unflushed.add(day);
-    this.persistTimer ??= setTimeout(() => {
+    this.persistWithin(WRITE_BEHIND_MS);
+  }
+
+  /** A write within `ms`: the one due already if it comes sooner. */
+  private persistWithin(ms: number): void {
+    const due = Date.now() + ms;
+    if (this.persistTimer !== null) {
+      if (this.persistDue <= due) return;
+      clearTimeout(this.persistTimer);
+    }
+    this.persistDue = due;
+    this.persistTimer = setTimeout(() => {
       this.persistTimer = null;
-      this.persist();
-      if (!this.alarmSet) void this.scheduleAlarm(FLUSH_INTERVAL_MS);
-    }, WRITE_BEHIND_MS);
+      this.persistNow();
+    }, ms);
+  }
+
+  /** A write now, in this turn (the output gate holds this call's answer until it is durable); its counts owe D1 a flush. */
+  private persistNow(): void {
+    this.persist();
+    if (!this.alarmSet && this.unflushed.size > 0) void this.scheduleAlarm(FLUSH_INTERVAL_MS);
   }
 
   private persist(): void {
     // A day's totals are kept while a late report may still add to them (a lease reported just
     // after midnight): started again from zero, they would lose to D1's max() merge.
-    const oldestOpen = utcDay(Date.now() - UNREPORTED_GRACE_MS);
+    const now = Date.now();
+    const oldestOpen = utcDay(now - UNREPORTED_GRACE_MS);
     for (const day of this.days.keys()) if (day < oldestOpen && !this.unflushed.has(day)) this.days.delete(day);
+    const allowance = this.allowance(now);
     this.ctx.storage.kv.put<UsageState>(USAGE, {
       bucket: this.ledger?.bucket ?? null,
       leases: this.ledger?.leases ?? {},
@@ -540,7 +572,22 @@ export class KeyLimiter extends DurableObject<Env> {
       lastUsedAt: this.lastUsedAt,
       unmeteredSeen: this.unmeteredSeen,
       minutes: this.minutes,
+      allowance: { tokens: allowance, day: utcDay(now) },
     });
+    // Everything is written: a write still due would repeat it. One with an allowance is followed
+    // by another once the key is quiet (none then), so that an idle object holds nothing back.
+    if (this.persistTimer !== null) clearTimeout(this.persistTimer);
+    this.persistTimer = null;
+    if (allowance > 0) this.persistWithin(2 * SLOT_MS);
+  }
+
+  /** How many requests may be admitted before the next write (write-ahead.ts); none before the key's first request. */
+  private allowance(now: number): number {
+    if (this.state === undefined || this.ledger === null) return 0;
+    const limits = limitsOf(this.state);
+    const today = utcDay(now);
+    const dayRoom = limits.daily - this.dayCount(today).requests - reservedOn(this.ledger, today);
+    return allowanceAt(this.ahead, now, limits, dayRoom);
   }
 
   private async scheduleAlarm(inMs: number): Promise<void> {
