@@ -42,7 +42,7 @@ import { fullBucket, secondsUntilMidnight, secondsUntilTokens, utcDay, type Buck
 import type { PolicyName, RateSnapshot } from "./headers";
 import { grantLease, maxLeaseTokens, refillLedger, renewLease, reservedOn, takeReport, UNREPORTED_GRACE_MS, type LeaseAnswer, type LeaseRecord, type LeaseReport, type Ledger } from "./lease-ledger";
 import type { LeaseGrant } from "./leases";
-import { emptyTally, minuteLabel, minuteOf, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
+import { emptyTally, minuteLabel, minutesFlushed, minutesToFlush, tallyTotals, type MinuteTally } from "./minute-tally";
 import { overLimitDetail } from "../policy/plans";
 import { admitAhead, allowanceAt, freshWriteAhead, SLOT_MS, spendAllowance, type Allowance, type WriteAhead } from "./write-ahead";
 
@@ -175,8 +175,8 @@ export class KeyLimiter extends DurableObject<Env> {
   private unmeteredSeen: string[] = [];
   /** The last hour minute by minute, for the dashboard: derived from the day totals in `counted`. */
   private minutes: MinuteTally = emptyTally();
-  /** The minute D1 last pruned this key's old minutes in (memory only: a fresh object prunes once more, harmlessly). */
-  private minutesPrunedIn: number | null = null;
+  /** When D1 last pruned this key's old minutes (memory only: a fresh object prunes once more, harmlessly). */
+  private minutesPrunedAt: number | null = null;
   /** The allowance of the last write, and the key's recent pace of per-request admissions. */
   private ahead: WriteAhead = freshWriteAhead();
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
@@ -430,9 +430,9 @@ export class KeyLimiter extends DurableObject<Env> {
       const sent = [...this.unflushed].map((day) => ({ day, ...this.days.get(day)! }));
       const sentMinutes = minutesToFlush(this.minutes);
       const lastUsedAt = this.lastUsedAt;
-      // Old minutes leave D1 once a minute, not with every flush: a flush is 3 statements, not 4.
-      const pruneIn = minuteOf(Date.now());
-      const prune = sent.length > 0 && this.minutesPrunedIn !== pruneIn;
+      // Old minutes leave D1 every MINUTE_PRUNE_INTERVAL_MS, not with every flush: a flush is 3 statements, not 4.
+      const flushedAt = Date.now();
+      const prune = sent.length > 0 && (this.minutesPrunedAt === null || flushedAt - this.minutesPrunedAt >= MINUTE_PRUNE_INTERVAL_MS);
       try {
         await this.env.DB.batch([
           ...sent.map(({ day, requests, rejected, denied }) =>
@@ -455,7 +455,7 @@ export class KeyLimiter extends DurableObject<Env> {
           this.unflushed.delete(day); // persist() below drops past days D1 now has
         }
         minutesFlushed(this.minutes, sentMinutes);
-        if (prune) this.minutesPrunedIn = pruneIn;
+        if (prune) this.minutesPrunedAt = flushedAt;
       } catch (error) {
         // Nothing is lost: the totals stay unflushed and go with the next attempt.
         console.error(JSON.stringify({ level: "error", msg: "usage flush failed", key_id: state.keyId, error: String(error) }));
@@ -610,8 +610,9 @@ export class KeyLimiter extends DurableObject<Env> {
   }
 }
 
-/** D1 keeps two hours of minutes per key: the dashboard's hour, and slack for late flushes. */
+/** D1 keeps two hours of minutes per key (the dashboard's hour, and slack for late flushes), pruned every ten minutes. */
 const MINUTE_ROWS_KEPT_MS = 2 * 3_600_000;
+export const MINUTE_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** The minutes of a flush as D1 upserts (totals, merged with max()). */
 function minuteUpserts(db: D1Database, state: KeyState, minutes: ReturnType<typeof minutesToFlush>): D1PreparedStatement[] {
