@@ -137,6 +137,8 @@ interface UsageState {
   minutes?: MinuteTally;
   /** What this write allowed to be admitted before the next (write-ahead.ts); absent in state stored before it. */
   allowance?: Allowance;
+  /** When D1 last pruned the key's old minutes; absent in state stored before it (the next flush prunes). */
+  minutesPrunedAt?: number | null;
 }
 
 /**
@@ -175,7 +177,7 @@ export class KeyLimiter extends DurableObject<Env> {
   private unmeteredSeen: string[] = [];
   /** The last hour minute by minute, for the dashboard: derived from the day totals in `counted`. */
   private minutes: MinuteTally = emptyTally();
-  /** When D1 last pruned this key's old minutes (memory only: a fresh object prunes once more, harmlessly). */
+  /** When D1 last pruned this key's old minutes (stored with the counts: an object evicted between flushes remembers it). */
   private minutesPrunedAt: number | null = null;
   /** The allowance of the last write, and the key's recent pace of per-request admissions. */
   private ahead: WriteAhead = freshWriteAhead();
@@ -200,6 +202,7 @@ export class KeyLimiter extends DurableObject<Env> {
       this.lastUsedAt = usage.lastUsedAt;
       this.unmeteredSeen = usage.unmeteredSeen ?? [];
       this.minutes = usage.minutes ?? emptyTally();
+      this.minutesPrunedAt = usage.minutesPrunedAt ?? null;
       if (this.ledger !== null && this.state !== undefined && (usage.allowance?.tokens ?? 0) > 0) {
         // The object before this one may have admitted up to its allowance since its last write.
         spendAllowance(this.ledger, usage.allowance, limitsOf(this.state), Date.now());
@@ -573,6 +576,7 @@ export class KeyLimiter extends DurableObject<Env> {
       unmeteredSeen: this.unmeteredSeen,
       minutes: this.minutes,
       allowance: { tokens: allowance, day: utcDay(now) },
+      minutesPrunedAt: this.minutesPrunedAt,
     });
     // Everything is written: a write still due would repeat it. One with an allowance is followed
     // by another once the key is quiet (none then), so that an idle object holds nothing back.
