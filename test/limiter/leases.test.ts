@@ -52,6 +52,19 @@ function reservedByObject(keyId: string, day: string): Promise<number> {
   return runInDurableObject(keyLimiter(env, keyId), (instance: KeyLimiter) => reservedOn((instance as unknown as { ledger: Ledger }).ledger, day));
 }
 
+/**
+ * A burst turning the key hot whose object grants the lease at once but answers 300 ms late;
+ * answers, once the grant is on its way and not yet held here, the burst's answers to come
+ * (wrapped: an awaited promise would wait for them).
+ */
+async function turnHotWithLateGrant(key: MintedKey): Promise<{ answers: Promise<Awaited<ReturnType<typeof answerOf>>[]> }> {
+  const late = envWithLateAnswers(300);
+  const turningHot = Promise.all(Array.from({ length: LEASE_THRESHOLD + 10 }, () => answerOf(late, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })))));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(heldLease(key.id), "the grant is still on its way").toBeUndefined();
+  return { answers: turningHot };
+}
+
 /** A hot key: a burst of events past the threshold, so that this isolate holds a lease for it. */
 async function heat(key: MintedKey): Promise<void> {
   const statuses = await burst(key.key, LEASE_THRESHOLD + 10);
@@ -272,11 +285,7 @@ describe("token leases", { timeout: 20_000 }, () => {
 
   it("a lease granted before a revoke through this isolate, and answered after it, is not used here", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
-    // A burst turning the key hot: the object grants the lease at once, its answer comes late.
-    const late = envWithLateAnswers(300);
-    const turningHot = Promise.all(Array.from({ length: LEASE_THRESHOLD + 10 }, () => answerOf(late, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })))));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(heldLease(key.id), "the grant is still on its way").toBeUndefined();
+    const turningHot = (await turnHotWithLateGrant(key)).answers;
     expect((await operator("DELETE", `/keys/${key.id}`)).status).toBe(200);
     const answers = await turningHot;
     const statuses = answers.map(({ res }) => res.status);
@@ -293,10 +302,7 @@ describe("token leases", { timeout: 20_000 }, () => {
 
   it("a revoke through this isolate that D1 fails to record still refuses a lease granted before it and answered after it", async () => {
     const key = await mintKey(await newProject(), { type: "secret" });
-    const late = envWithLateAnswers(300);
-    const turningHot = Promise.all(Array.from({ length: LEASE_THRESHOLD + 10 }, () => answerOf(late, new Request("https://gateway.test/v1/events", withKey(key.key, { method: "POST", body: "{}" })))));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(heldLease(key.id), "the grant is still on its way").toBeUndefined();
+    const turningHot = (await turnHotWithLateGrant(key)).answers;
     const outage = await failObjectBatches(key.id);
     // In force at once, but not recorded: 503, and the key is refused all the same.
     await expectProblem(await operator("DELETE", `/keys/${key.id}`), 503, "storage_unavailable", key.key);
