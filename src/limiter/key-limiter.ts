@@ -553,8 +553,14 @@ export class KeyLimiter extends DurableObject<Env> {
     }, ms);
   }
 
-  /** A write now, in this turn (the output gate holds this call's answer until it is durable); its counts owe D1 a flush. */
+  /**
+   * A write now, in this turn (the output gate holds this call's answer until it is durable), in
+   * place of the one due; its counts owe D1 a flush. Other writes (a grant's, the alarm's) leave
+   * the due one be: it is what schedules the flush of the counts they wrote.
+   */
   private persistNow(): void {
+    if (this.persistTimer !== null) clearTimeout(this.persistTimer);
+    this.persistTimer = null;
     this.persist();
     if (!this.alarmSet && this.unflushed.size > 0) void this.scheduleAlarm(FLUSH_INTERVAL_MS);
   }
@@ -578,10 +584,8 @@ export class KeyLimiter extends DurableObject<Env> {
       allowance: { tokens: allowance, day: utcDay(now) },
       minutesPrunedAt: this.minutesPrunedAt,
     });
-    // Everything is written: a write still due would repeat it. One with an allowance is followed
-    // by another once the key is quiet (none then), so that an idle object holds nothing back.
-    if (this.persistTimer !== null) clearTimeout(this.persistTimer);
-    this.persistTimer = null;
+    // A write with an allowance is followed by another once the key is quiet (none then), so that
+    // an idle object holds nothing back.
     if (allowance > 0) this.persistWithin(2 * SLOT_MS);
   }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { configOf } from "../../src/config";
 import { utcDay } from "../../src/limiter/bucket";
 import { keyLimiter } from "../../src/limiter/client";
-import { readDecision, type KeyLimiter } from "../../src/limiter/key-limiter";
+import { readDecision, WRITE_BEHIND_MS, type KeyLimiter } from "../../src/limiter/key-limiter";
 import { MAX_LEASES, reservedOn, type Ledger } from "../../src/limiter/lease-ledger";
 import { heldLease, LEASE_THRESHOLD } from "../../src/limiter/leases";
 import { answerOf, env, envCountingLimiterCalls, envWithFailingLimiter, envWithLateAnswers, envWithLostRenewals, envWithUnreachableLimiter, expectProblem, failObjectBatches, gateway, mintKey, newProject, operator, sendWith, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
@@ -239,6 +239,21 @@ describe("token leases", { timeout: 20_000 }, () => {
     const stored = await runInDurableObject(keyLimiter(env, key.id), (_instance, state) => state.storage.kv.get<{ bucket: { tokens: number }; leases: Ledger["leases"] }>("usage"));
     expect(stored?.leases["durable"]?.granted, "the lease record is stored").toBe(500);
     expect(stored!.bucket.tokens, "and its tokens are out of the stored bucket").toBeLessThanOrEqual(10_000 - 500);
+  });
+
+  it("what a renewal reports after a flush reaches D1 by the next one, though the renewal's grant wrote the counts at once", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    const object = keyLimiter(env, key.id);
+    const decision = await askLease(key.id, "reported", 100);
+    expect(decision.ok && "lease" in decision && decision.lease?.topUp).toBe(100);
+    const writeBehind = () => new Promise((resolve) => setTimeout(resolve, WRITE_BEHIND_MS * 3));
+    await writeBehind();
+    expect(await d1Usage(key.id), "the admit's count is flushed; nothing is owed now").toMatchObject({ requests: 1 });
+    const renewed = JSON.parse(await object.renewLease({ keyId: key.id, leaseId: "reported", usedTotal: 30, refusedTotal: 0, want: 100, final: false })) as { granted: boolean };
+    expect(renewed.granted, "renewed within the lease's life").toBe(true);
+    await writeBehind();
+    expect(await runDurableObjectAlarm(object), "the reported counts owe D1 a flush: an alarm is set").toBe(true);
+    expect((await d1Usage(key.id))?.requests).toBe(31);
   });
 
   it("the day tokens of orphaned leases stay reserved across the object's eviction", async () => {
