@@ -188,7 +188,9 @@ describe("ingestion through a real `npm run dev`: outside SDKs and the packed SD
       expect(JSON.stringify(requests)).not.toContain(key.key);
       const answered = proxy.answers.filter((a) => a.authorization?.startsWith("Basic ") && atob(a.authorization.slice(6)).startsWith(key.key));
       expect(answered.map((a) => a.status)).toEqual(requests.map(() => 200));
-      expect(Number(answered.at(-1).remainingDay)).toBe(1_000_000 - requests.length); // each batch one request
+      // Each batch one request. The SDK may have two batches on the way at once, and their answers
+      // can come back in either order: the day's count after the last decided is the lowest.
+      expect(Math.min(...answered.map((a) => Number(a.remainingDay)))).toBe(1_000_000 - requests.length);
       expect(requests.length).toBeLessThan(25);
     }, 60_000);
 
