@@ -203,11 +203,8 @@ export class KeyLimiter extends DurableObject<Env> {
       this.unmeteredSeen = usage.unmeteredSeen ?? [];
       this.minutes = usage.minutes ?? emptyTally();
       this.minutesPrunedAt = usage.minutesPrunedAt ?? null;
-      if (this.ledger !== null && this.state !== undefined && (usage.allowance?.tokens ?? 0) > 0) {
-        // The object before this one may have admitted up to its allowance since its last write.
-        spendAllowance(this.ledger, usage.allowance, limitsOf(this.state), Date.now());
-        this.persist();
-      }
+      // The object before this one may have admitted up to its allowance since its last write.
+      if (this.ledger !== null && this.state !== undefined && spendAllowance(this.ledger, usage.allowance, limitsOf(this.state), Date.now())) this.persist();
     }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmSet = (await ctx.storage.getAlarm()) !== null;

@@ -126,6 +126,11 @@ export function reservedOn(ledger: Ledger, day: string): number {
   return total;
 }
 
+/** Holds `tokens` of `day` back from its quota until the day ends: they may all have been used, by requests nobody will report. */
+export function holdBack(ledger: Ledger, day: string, tokens: number): void {
+  ledger.unreported = { ...ledger.unreported, [day]: (ledger.unreported?.[day] ?? 0) + tokens };
+}
+
 /** Leases live at `at`: what MAX_LEASES bounds. */
 function liveLeases(ledger: Ledger, at: number): number {
   let live = 0;
@@ -147,7 +152,7 @@ export function refillLedger(ledger: Ledger, limits: Limits, now: number): void 
     // Until the grace is over its isolate may still report, yesterday's lease included (on yesterday's count).
     if (lease.expiresAt + UNREPORTED_GRACE_MS > now) continue;
     // Orphaned: its tokens stay reserved for the day, its record goes (a key's leases would grow all day).
-    if (lease.day === today) ledger.unreported = { ...ledger.unreported, [lease.day]: (ledger.unreported?.[lease.day] ?? 0) + outstanding(lease) };
+    if (lease.day === today) holdBack(ledger, lease.day, outstanding(lease));
     delete ledger.leases[id];
   }
   // for…in, not Object.keys: this runs on every decision of the key, and allocates nothing.

@@ -24,7 +24,7 @@
  */
 import type { Limits } from "../policy/limits";
 import { utcDay } from "./bucket";
-import { refillLedger, type Ledger } from "./lease-ledger";
+import { holdBack, refillLedger, type Ledger } from "./lease-ledger";
 
 /** As written with the object's counts: the allowance at that write, of the day it was written on. */
 export interface Allowance {
@@ -90,12 +90,12 @@ export function allowanceAt(ahead: WriteAhead, now: number, limits: Limits, dayR
  * A restored object's ledger with the allowance of its last write taken as spent: out of the
  * bucket as it stands now (refilled first: subtracted from the bucket of the last write, the
  * tokens a full bucket could not take in the meantime would be counted twice), and, for today's
- * allowance, held back from the day's quota until midnight.
+ * allowance, held back from the day's quota until midnight. Answers whether there was any to spend.
  */
-export function spendAllowance(ledger: Ledger, allowance: Allowance | undefined, limits: Limits, now: number): void {
-  if (allowance === undefined || allowance.tokens <= 0) return;
+export function spendAllowance(ledger: Ledger, allowance: Allowance | undefined, limits: Limits, now: number): boolean {
+  if (allowance === undefined || allowance.tokens <= 0) return false;
   refillLedger(ledger, limits, now);
   ledger.bucket = { ...ledger.bucket, tokens: ledger.bucket.tokens - allowance.tokens };
-  const today = utcDay(now);
-  if (allowance.day === today) ledger.unreported = { ...ledger.unreported, [today]: (ledger.unreported?.[today] ?? 0) + allowance.tokens };
+  if (allowance.day === utcDay(now)) holdBack(ledger, allowance.day, allowance.tokens);
+  return true;
 }
