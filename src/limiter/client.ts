@@ -39,7 +39,7 @@ import {
   type LeaseGrant,
   type LeaseUse,
 } from "./leases";
-import { claimSender, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests } from "./unmetered";
+import { claimSender, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests, withdrawUnmetered } from "./unmetered";
 import {
   admittedAfterRefusal,
   claimReport,
@@ -130,10 +130,13 @@ export async function admitKey(
   // A 429 that a lease held or on its way here may yet overturn is counted here, once it stands.
   const countsOwnRefusal = leaseMs > 0 && mayLendHere(facts.keyId);
   const askedAt = Date.now();
+  let unanswered: Promise<string> | undefined;
   try {
-    const answer = await within(deadline, askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease, countsOwnRefusal, answerBy(deadline))).finally(() => {
+    const call = askLimiter(env, facts.keyId, need, origin, refusedMeanwhile, askLease, countsOwnRefusal, answerBy(deadline));
+    const answer = await within(deadline, call).finally(() => {
       if (askLease !== undefined) askedLease(facts.keyId);
     });
+    if (answer === TIMED_OUT) unanswered = call;
     // An object that decided past answerBy counted nothing: as if it had not answered in time.
     const decision = answer === TIMED_OUT ? undefined : readDecision(answer);
     if (decision !== undefined && !gaveUp(decision)) {
@@ -163,7 +166,9 @@ export async function admitKey(
   settleRefusal(slot);
   returnRefused(facts.keyId, refusedMeanwhile);
   if (!configOf(env).failOpenClasses.has(route.class)) return { ok: false, unavailable: true };
-  if (!noteUnmetered(facts.keyId, Date.now())) return { ok: false, unavailable: true };
+  const at = Date.now();
+  if (!noteUnmetered(facts.keyId, at)) return { ok: false, unavailable: true };
+  if (unanswered !== undefined) waitUntil(unlessCountedLate(env, unanswered, facts.keyId, at, askedAt));
   if (claimSender(facts.keyId)) waitUntil(countUnmeteredLater(env, facts.keyId));
   // What the key may do is unknown without its limiter: the origin is told no more than the route needed.
   const scopes = facts.type === "public" ? PUBLIC_KEY_SCOPES : [route.permission];
@@ -183,6 +188,24 @@ async function useTokensOnTheirWay(keyId: string, need: Need, origin: string | n
   while (tokensOnTheirWay(keyId, Date.now()) && !deadline.passed);
   const lease = heldLease(keyId);
   return lease === undefined ? undefined : useLease(lease, need, origin, Date.now());
+}
+
+/**
+ * The answer of a call this request stopped waiting for: an object that decided in time
+ * (before answerBy) counted the request, though its answer came too late, so the request is no
+ * longer noted as unmetered — unless its report has been sent already (then it counts twice). A
+ * lease it grants is given back unused: nobody here took it. Waited for until the report's first
+ * sending: later, taking the request back would be too late anyway.
+ */
+async function unlessCountedLate(env: Env, call: Promise<string>, keyId: string, at: number, askedAt: number): Promise<void> {
+  // A call lost (it throws) or still unanswered: whether the object counted it is unknown, and the report stands.
+  const lost = () => undefined;
+  const decision = await Promise.race([call.then(readDecision, lost), scheduler.wait(UNMETERED_RETRY_MS[0]!).then(lost)]);
+  if (decision === undefined || !decision.ok) return;
+  if (!withdrawUnmetered(keyId, at)) {
+    console.error(JSON.stringify({ level: "error", msg: "late limiter answer after its unmetered report: counted twice", key_id: keyId }));
+  }
+  if (decision.lease !== undefined) await reportFinal(env, leaseAfterGrant(keyId, undefined, decision.lease, askedAt));
 }
 
 /**

@@ -23,10 +23,12 @@
  *                  unmetered reports counted (so that a resent one is not counted twice), and
  *                  the allowance: how many requests may be admitted before the next write.
  *                  Written behind the traffic, at most every WRITE_BEHIND_MS, not once per
- *                  request for a busy key; an admission past the allowance, and a lease grant
- *                  or renewal (persistLent), is written before its answer leaves. An abrupt
- *                  reset therefore admits nothing twice: the object that takes over takes the
- *                  allowance as spent (write-ahead.ts); idle eviction loses nothing.
+ *                  request for a busy key; an admission past the allowance, a lease grant or
+ *                  renewal (persistLent), and a count an isolate hands over and then forgets
+ *                  (a lease's report, unmetered or refused requests) are written before their
+ *                  answer leaves. An abrupt reset therefore admits nothing twice and loses no
+ *                  count handed over: the object that takes over takes the allowance as spent
+ *                  (write-ahead.ts); idle eviction loses nothing.
  * D1 `usage_daily` gets the day totals from `alarm()`, every FLUSH_INTERVAL_MS while there is
  * something new, as one batch per flush. Totals (not deltas) merged with max() make a repeated
  * alarm harmless; a failed flush keeps everything and retries.
@@ -287,8 +289,7 @@ export class KeyLimiter extends DurableObject<Env> {
    */
   async renewLease(report: LeaseReport & { keyId: string }): Promise<string> {
     const state = this.state ?? (await this.loadOnce(report.keyId));
-    const refused: RenewAnswer = { granted: false };
-    if (state === null) return JSON.stringify(refused);
+    if (state === null) return JSON.stringify({ granted: false } satisfies RenewAnswer);
     const now = Date.now();
     const limits = limitsOf(state);
     const ledger = this.ledgerAt(limits, now);
@@ -305,16 +306,24 @@ export class KeyLimiter extends DurableObject<Env> {
     }
     const count = this.dayCount(day);
     this.counted(day, count); // the ledger changed too: persisted with the counts
+    const answer = this.renewal(state, limits, count, report, now);
+    // The isolate forgets what it reported once it has this answer: a reset must not lose it
+    // (the counts, the tokens given back). A grant has been written already (persistLent).
+    if (!answer.granted && reported.day !== null) this.persistNow();
+    return JSON.stringify(answer);
+  }
+
+  /** The lease renewed, or why not: the key revoked, the report final, nothing wanted or left to lend. */
+  private renewal(state: KeyState, limits: Limits, count: DayCount, report: LeaseReport, now: number): RenewAnswer {
     if (state.status === "revoked") {
-      const revoked: RenewAnswer = { granted: false, revoked: { ok: false, code: "revoked_api_key", detail: authorize(state, LEASED_NEED, null, now)!.detail } };
-      return JSON.stringify(revoked);
+      return { granted: false, revoked: { ok: false, code: "revoked_api_key", detail: authorize(state, LEASED_NEED, null, now)!.detail } };
     }
-    if (report.final || report.want < 1 || !usable(state, now)) return JSON.stringify(refused);
+    if (report.final || report.want < 1 || !usable(state, now)) return { granted: false };
     const leaseMs = configOf(this.env).leaseMs;
-    const answer = renewLease(ledger, limits, count.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(limits, leaseMs), leaseMs, version: state.version }, now);
-    if (answer.granted) this.persistLent();
-    const renewed: RenewAnswer = answer.granted ? { granted: true, ...this.grantOf(state, limits, count, answer) } : refused;
-    return JSON.stringify(renewed);
+    const answer = renewLease(this.ledger!, limits, count.requests, { leaseId: report.leaseId, want: report.want, maxTokens: maxLeaseTokens(limits, leaseMs), leaseMs, version: state.version }, now);
+    if (!answer.granted) return { granted: false };
+    this.persistLent();
+    return { granted: true, ...this.grantOf(state, limits, count, answer) };
   }
 
   /** A lease for the isolate that asked, if LEASE_MS allows leases and there is something to lend. */
@@ -386,6 +395,9 @@ export class KeyLimiter extends DurableObject<Env> {
       if (this.unmeteredSeen.length > MAX_UNMETERED_SEEN) this.unmeteredSeen.shift();
     }
     this.counted(day, count);
+    // The sender drops its report on this answer: written first, or a reset would lose an
+    // outage's worth of requests — from D1 and from the day's quota.
+    this.persistNow();
   }
 
   /** Counts requests that a gateway isolate refused itself while it knew this key's answer. */
@@ -394,6 +406,7 @@ export class KeyLimiter extends DurableObject<Env> {
     const count = this.dayCount(day);
     count.rejected += requests;
     this.counted(day, count);
+    this.persistNow(); // as recordUnmetered: the isolate forgets them on this answer
   }
 
   /**

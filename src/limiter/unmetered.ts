@@ -49,6 +49,21 @@ export function noteUnmetered(keyId: string, at: number): boolean {
   return true;
 }
 
+/**
+ * One request noted at `at` turned out to be counted by the key's object after all (its answer
+ * came after the request stopped waiting): taken out again while its report is unsent. False
+ * when it has been sent already; the object then counts it twice.
+ */
+export function withdrawUnmetered(keyId: string, at: number): boolean {
+  const reports = pending.get(keyId);
+  const report = reports?.findLast((candidate) => !candidate.sealed && candidate.day === utcDay(at));
+  if (reports === undefined || report === undefined) return false;
+  report.requests--;
+  if (report.requests === 0) reports.splice(reports.indexOf(report), 1);
+  if (reports.length === 0) pending.delete(keyId);
+  return true;
+}
+
 /** The key's oldest report not yet acknowledged, sealed for sending (undefined: none). */
 export function nextReport(keyId: string): UnmeteredReport | undefined {
   const report = pending.get(keyId)?.[0];

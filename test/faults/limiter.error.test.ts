@@ -8,7 +8,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { keyLimiter } from "../../src/limiter/client";
-import { answerOf, env, envWithFailingLimiter, envWithLateLimiter, expectProblem, mintKey, newProject, sendWith, settleCounts, withKey, type MintedKey } from "../helpers";
+import { answerOf, env, envWithFailingLimiter, envWithLateAnswers, envWithLateLimiter, expectProblem, mintKey, newProject, sendWith, settleCounts, withKey, type MintedKey } from "../helpers";
 import { expectCounted, expectRateHeaders, flushedRow, objectThrows, overloadedError } from "./faults";
 
 const DAILY_PUBLIC = 1_000_000;
@@ -138,5 +138,14 @@ describe("the key's object answering after the request gave up on it", { timeout
     await done;
     await new Promise((resolve) => setTimeout(resolve, 500)); // the late call lands meanwhile
     expect((await flushedRow(key.id)) ?? { requests: 0, rejected: 0 }).toEqual({ requests: 0, rejected: 0 });
+  });
+
+  it("a fail-open event its object counted in time, though the answer came late, is counted once", async () => {
+    // The call lands at once and is decided (counted); its answer takes 400 ms, the request waits 150 ms.
+    const key = await freshKey();
+    const { res, done } = await answerOf({ ...envWithLateAnswers(400), ORIGIN_TIMEOUT_MS: "150" }, ingest(key));
+    expectFailedOpen(res);
+    await done; // the late answer has come, and the unmetered report's first try is over
+    await expectCounted(key.id, 1);
   });
 });

@@ -4,7 +4,7 @@
  * and one sender per key.
  */
 import { describe, expect, it } from "vitest";
-import { claimSender, MAX_UNMETERED_KEYS, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests } from "../../src/limiter/unmetered";
+import { claimSender, MAX_UNMETERED_KEYS, nextReport, noteUnmetered, reportCounted, senderDone, unmeteredRequests, withdrawUnmetered } from "../../src/limiter/unmetered";
 
 const NOON = Date.parse("2026-12-02T12:00:00Z");
 
@@ -26,6 +26,23 @@ describe("unmetered reports", () => {
     expect(second.requests).toBe(1);
     reportCounted(key, second);
     expect(nextReport(key)).toBeUndefined();
+    expect(unmeteredRequests(key)).toBe(0);
+  });
+
+  it("a request counted after all is withdrawn from its day's unsent report, never from one sent", () => {
+    const key = "key_unmetered_withdrawn";
+    noteUnmetered(key, NOON);
+    const sent = nextReport(key)!;
+    expect(withdrawUnmetered(key, NOON), "the only report is on its way").toBe(false);
+    expect(sent.requests).toBe(1);
+    noteUnmetered(key, NOON + 1);
+    noteUnmetered(key, NOON + 2);
+    expect(withdrawUnmetered(key, NOON + 1)).toBe(true);
+    expect(unmeteredRequests(key)).toBe(2);
+    expect(withdrawUnmetered(key, NOON + 2)).toBe(true);
+    expect(withdrawUnmetered(key, NOON + 2 + 24 * 3_600_000), "no report of that day").toBe(false);
+    reportCounted(key, sent);
+    expect(nextReport(key), "the emptied report is gone").toBeUndefined();
     expect(unmeteredRequests(key)).toBe(0);
   });
 
