@@ -18,7 +18,7 @@ import { requireHttps } from "./http/require-https";
 import { bodyKeyMember, refuseKeyInBody, takeBodyKey, type BodyKeyMember } from "./keys/body-credential";
 import { readApiKey, refuseKeyElsewhere, requireWellFormed } from "./keys/credentials";
 import { cachedKey, lookupKey, type KeyFacts } from "./keys/key-index";
-import { admitKey, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
+import { admitKey, giveBack, rateLimitHeaders, setRateLimitHeaders, type RateSnapshot, type Refused } from "./limiter/client";
 import { pathProblem } from "./policy/path-safety";
 import { matchRoute, type RouteRule } from "./policy/routes";
 import { bodyBytes, bodyToForward, checkDeclaredLength, type ForwardBody } from "./proxy/body-limit";
@@ -63,6 +63,15 @@ export async function handleGatewayRequest(c: Context<AppEnv>): Promise<Response
 export async function admitRequest(c: Context<AppEnv>): Promise<Admission> {
   const caller = await identifyCaller(c);
   return admitCaller(c, caller, startDeadline(configOf(c.env).originTimeoutMs));
+}
+
+/**
+ * An admitted request that its endpoint refused after all (a management call's 403 or 404): the
+ * key's object takes the admission back, as a refusal takes nothing (API.md §3). The key's
+ * limits after that, for the refusal's headers (the admission's own if its object cannot be reached).
+ */
+export async function giveBackAdmission(c: Context<AppEnv>, facts: KeyFacts, rate: RateSnapshot): Promise<RateSnapshot> {
+  return (await giveBack(c.env, facts.keyId, rate.now)) ?? rate;
 }
 
 /** https → route table → credentials → key format → key index. Refusals before I/O where possible. */

@@ -194,20 +194,20 @@ describe("keys CLI against a real gateway (Miniflare on 127.0.0.1)", () => {
   });
 
   it("usage: the key's admitted requests per day, once its object has flushed them", async () => {
-    // Two admitted requests so far (the GET /v1/api_keys above); the 403 took nothing.
+    // One admitted request so far (the GET /v1/api_keys above that answered 200); the 403 took nothing.
     let usage;
     for (let attempt = 0; attempt < 40; attempt++) {
       usage = await ok(["usage", secret.id, "--days", "3"]);
-      if (usage.data.at(-1).requests >= 2) break;
+      if (usage.data.at(-1).requests >= 1) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     expect(usage).toMatchObject({ key_id: secret.id, last_used_at: expect.any(String) });
     expect(usage.data).toHaveLength(3);
     const today = new Date().toISOString().slice(0, 10);
-    expect(usage.data.at(-1)).toMatchObject({ day: today, requests: 2, rejected: 0 });
+    expect(usage.data.at(-1)).toMatchObject({ day: today, requests: 1, rejected: 0 });
 
     const project = await ok(["usage", "--project", projectId, "--from", today, "--to", today]);
-    expect(project).toEqual({ from: today, to: today, data: [{ key_id: secret.id, day: today, requests: 2, rejected: 0 }] });
+    expect(project).toEqual({ from: today, to: today, data: [{ key_id: secret.id, day: today, requests: 1, rejected: 0 }] });
     const tooLong = await keys(["usage", "--project", projectId, "--from", "2026-01-01", "--to", "2026-12-31", "--url", url]);
     expect(tooLong.code).toBe(1);
     expect(JSON.parse(tooLong.stderr)).toMatchObject({ status: 400, code: "invalid_request", detail: "The range covers 365 days; ask for at most 90 at a time." });

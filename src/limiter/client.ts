@@ -10,6 +10,7 @@ import { configOf } from "../config";
 import { TIMED_OUT, within, type Deadline } from "../http/deadline";
 import type { KeyFacts } from "../keys/key-index";
 import type { KeyState } from "../keys/key-state";
+import type { RateSnapshot } from "./headers";
 import { PUBLIC_KEY_SCOPES, type Need } from "../policy/authorize";
 import type { RouteRule } from "../policy/routes";
 import { gaveUp, readDecision, type AdmitDecision, type AdmitRequest, type ChangeOutcome, type KeyChange, type KeyLimiter, type RenewAnswer } from "./key-limiter";
@@ -359,6 +360,20 @@ async function countUnmeteredLater(env: Env, keyId: string): Promise<void> {
     console.error(JSON.stringify({ level: "error", msg: "unmetered requests not counted yet", key_id: keyId, requests: unmeteredRequests(keyId) }));
   } finally {
     senderDone(keyId);
+  }
+}
+
+/**
+ * Gives back what an admission made at `admittedAt` took, for a request refused after it (see
+ * KeyLimiter.giveBack): the key's limits after that, or null when its object could not be reached
+ * — then the token stays spent, and the log says so.
+ */
+export async function giveBack(env: Env, keyId: string, admittedAt: number): Promise<RateSnapshot | null> {
+  try {
+    return JSON.parse(await keyLimiter(env, keyId).giveBack(keyId, admittedAt)) as RateSnapshot | null;
+  } catch {
+    console.error(JSON.stringify({ level: "error", msg: "admission of a refused request not given back", key_id: keyId }));
+    return null;
   }
 }
 

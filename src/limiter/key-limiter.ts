@@ -400,6 +400,26 @@ export class KeyLimiter extends DurableObject<Env> {
     this.persistNow();
   }
 
+  /**
+   * Gives back what an admission took, for a request refused after it was admitted (a management
+   * call answered 403 or 404; API.md §3: a refused request takes nothing): its token, and its
+   * count on the day it was admitted. Answers the key's rate snapshot after it, as JSON (null: no
+   * such key). A total already flushed stays in D1 (max() merge) until the key's next count.
+   */
+  async giveBack(keyId: string, admittedAt: number): Promise<string> {
+    const state = this.state ?? (await this.loadOnce(keyId));
+    if (state === null) return JSON.stringify(null);
+    const now = Date.now();
+    const limits = limitsOf(state);
+    const ledger = this.ledgerAt(limits, now);
+    ledger.bucket = { ...ledger.bucket, tokens: Math.min(limits.burst, ledger.bucket.tokens + 1) };
+    const day = utcDay(admittedAt);
+    const count = this.dayCount(day);
+    count.requests = Math.max(0, count.requests - 1);
+    this.counted(day, count);
+    return JSON.stringify(this.snapshot(limits, this.dayCount(utcDay(now)), now));
+  }
+
   /** Counts requests that a gateway isolate refused itself while it knew this key's answer. */
   recordRefused(requests: number, at: number): void {
     const day = utcDay(at);

@@ -67,9 +67,10 @@ export function tallyTotals(tally: MinuteTally, day: string, today: string, tota
     tally.minutes[minute] = count;
     prune(tally, now);
   }
-  count.requests += Math.max(0, addedRequests);
-  count.rejected += Math.max(0, addedRejected);
-  count.denied += Math.max(0, addedDenied);
+  // A total goes down only when an admission is given back (KeyLimiter.giveBack): it leaves this minute.
+  count.requests = Math.max(0, count.requests + addedRequests);
+  count.rejected = Math.max(0, count.rejected + addedRejected);
+  count.denied = Math.max(0, count.denied + addedDenied);
   if (!tally.unflushed.includes(minute)) tally.unflushed.push(minute);
 }
 

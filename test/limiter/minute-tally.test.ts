@@ -26,6 +26,19 @@ describe("tallyTotals", () => {
     expect(minutesToFlush(tally)).toEqual([{ minute: T0, requests: 2, rejected: 0, denied: 0 }]);
   });
 
+  it("an admission given back leaves the minute it was counted in", () => {
+    const tally = emptyTally();
+    tallyTotals(tally, DAY, DAY, { requests: 3, rejected: 0 }, T0);
+    tallyTotals(tally, DAY, DAY, { requests: 2, rejected: 0 }, T0 + 10);
+    tallyTotals(tally, DAY, DAY, { requests: 3, rejected: 0 }, T0 + MINUTE_MS);
+    tallyTotals(tally, DAY, DAY, { requests: 2, rejected: 0 }, T0 + 2 * MINUTE_MS); // given back a minute later: no minute below zero
+    expect(minutesToFlush(tally)).toEqual([
+      { minute: T0, requests: 2, rejected: 0, denied: 0 },
+      { minute: T0 + MINUTE_MS, requests: 1, rejected: 0, denied: 0 },
+      { minute: T0 + 2 * MINUTE_MS, requests: 0, rejected: 0, denied: 0 },
+    ]);
+  });
+
   it("a new day starts from zero", () => {
     const tally = emptyTally();
     const midnight = Date.parse("2026-12-03T00:00:00Z");

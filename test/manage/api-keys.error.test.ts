@@ -1,6 +1,8 @@
 /** /v1/api_keys and /v1/usage: every bad input gets a clear 4xx problem and changes nothing. */
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { env, expectProblem, gateway, operator, projectWithKeys, withKey, type MintedKey } from "../helpers";
+import { keyLimiter } from "../../src/limiter/client";
+import { env, expectProblem, gateway, mintKey, newProject, operator, projectWithKeys, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 let admin: MintedKey;
 let project: string;
@@ -165,5 +167,67 @@ describe("usage errors", () => {
   it("methods not in the table → 404 route_not_found, never forwarded", async () => {
     await expectProblem(await manage("PUT", "/v1/api_keys"), 404, "route_not_found");
     await expectProblem(await manage("GET", "/v1/api_keys/key_x/roll"), 404, "route_not_found");
+  });
+});
+
+describe("a call the endpoint refuses after the key was admitted takes nothing (API.md §3)", () => {
+  it("every admitted management call takes exactly one request of the day, and says its request id", async () => {
+    const project = await newProject();
+    const key = await mintKey(project, { type: "secret" });
+    const other = await mintKey(project, { type: "public" });
+    const calls: [string, string, unknown?][] = [
+      ["GET", "/v1/api_keys"],
+      ["POST", "/v1/api_keys", { type: "public", environment: "test", label: "x" }],
+      ["GET", `/v1/api_keys/${other.id}`],
+      ["GET", `/v1/api_keys/${other.id}/usage`],
+      ["GET", "/v1/usage"],
+    ];
+    const remaining: number[] = [];
+    for (const [method, path, body] of calls) {
+      const init: RequestInit = body === undefined ? { method } : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+      const res = await gateway(path, withKey(key.key, init));
+      expect(res.status, `${method} ${path}`).toBeLessThan(300);
+      expect(res.headers.get("x-request-id"), "as the OpenAPI document says").toMatch(/^req_[0-9a-f]{32}$/);
+      await res.body?.cancel();
+      remaining.push(Number(res.headers.get("x-ratelimit-remaining-day")));
+    }
+    const first = remaining[0]!;
+    expect(remaining).toEqual(calls.map((_, i) => first - i));
+  });
+
+  it("404 for an id the project does not have: the bucket and the day's quota stay whole, in the headers and in D1", async () => {
+    const key = await mintKey(await newProject(), { type: "secret" });
+    await setLimits(key.id, { burst: 1_000, rate: 1, daily: 3 });
+    for (let i = 0; i < 5; i++) {
+      const res = await gateway("/v1/api_keys/key_doesnotexist", withKey(key.key));
+      expect(res.headers.get("x-ratelimit-remaining"), "the refusal's headers say it took nothing").toBe("1000");
+      expect(res.headers.get("x-ratelimit-remaining-day")).toBe("3");
+      await expectProblem(res, 404, "not_found", key.key);
+    }
+    const listed = await gateway("/v1/api_keys", withKey(key.key));
+    expect(listed.status, "five refusals left the day's three").toBe(200);
+    expect(listed.headers.get("x-ratelimit-remaining-day")).toBe("2");
+    await listed.body?.cancel();
+    await settleCounts();
+    await runDurableObjectAlarm(keyLimiter(env, key.id));
+    const row = await env.DB.prepare("SELECT requests FROM usage_daily WHERE key_id = ?1").bind(key.id).first<{ requests: number }>();
+    expect(row?.requests, "D1 counts the one admitted call").toBe(1);
+  });
+
+  it("403 for a test key acting on live keys takes nothing either", async () => {
+    const project = await newProject();
+    const key = await mintKey(project, { type: "secret" });
+    await setLimits(key.id, { burst: 1_000, rate: 1, daily: 2 });
+    for (let i = 0; i < 4; i++) {
+      const res = await gateway("/v1/api_keys", withKey(key.key, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "public", environment: "live", label: "x" }) }));
+      await expectProblem(res, 403, "insufficient_permissions", key.key);
+    }
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await gateway("/v1/api_keys", withKey(key.key));
+      statuses.push(res.status);
+      await res.body?.cancel();
+    }
+    expect(statuses, "the day's two calls are left for the admitted ones").toEqual([200, 200, 429]);
   });
 });

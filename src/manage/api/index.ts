@@ -9,7 +9,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../context";
-import { admitRequest } from "../../gateway";
+import { admitRequest, giveBackAdmission } from "../../gateway";
 import { limitRequestBody } from "../../http/body-limit";
 import { setRateLimitHeaders } from "../../limiter/headers";
 import { invalidRequest } from "../validation";
@@ -22,11 +22,19 @@ import * as updateKey from "./v1_api_keys_update";
 import * as keyUsage from "./v1_api_keys_usage";
 import * as projectUsage from "./v1_usage";
 
+/** The refusals of API.md §3, which take nothing from any bucket or quota: also when an endpoint makes them after admission. */
+const REFUSALS = new Set([401, 403, 404, 413, 429]);
+
 const requireApiKey: MiddlewareHandler<AppEnv> = async function requireApiKey(c, next) {
   const admission = await admitRequest(c);
   c.set("admission", admission);
   await next();
-  if (admission.rate !== null) setRateLimitHeaders(c.res.headers, admission.rate);
+  c.res.headers.set("x-request-id", c.get("requestId")); // as on every forwarded answer and error (openapi-parts.ts)
+  if (admission.rate === null) return;
+  // An id of another project (404), a live key asked of by a test key (403): the endpoint
+  // refused what the key's object had admitted, so the object takes its admission back.
+  const rate = REFUSALS.has(c.res.status) ? await giveBackAdmission(c, admission.facts, admission.rate) : admission.rate;
+  setRateLimitHeaders(c.res.headers, rate);
 };
 
 export const managementApi = new OpenAPIHono<AppEnv>({
@@ -36,7 +44,8 @@ export const managementApi = new OpenAPIHono<AppEnv>({
 });
 
 // The body limit comes first: a request refused with 413 takes nothing from the key's bucket.
-for (const path of ["/v1/api_keys", "/v1/api_keys/*", "/v1/usage"]) managementApi.use(path, limitRequestBody, requireApiKey);
+// "/v1/api_keys/*" matches /v1/api_keys itself too; each call passes requireApiKey once (one admission).
+for (const path of ["/v1/api_keys/*", "/v1/usage"]) managementApi.use(path, limitRequestBody, requireApiKey);
 
 for (const endpoint of [listKeys, createKey, getKey, updateKey, revokeKey, rollKey, keyUsage, projectUsage]) {
   endpoint.register(managementApi);
