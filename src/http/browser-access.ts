@@ -1,7 +1,11 @@
 /**
  * CORS, for public keys used in browsers: preflights are answered here (no key needed, never
  * forwarded) and the gateway's headers are readable by scripts. No cookies are involved, so any
- * origin may ask; a key's allowed-origins list is enforced on the real request.
+ * origin may ask; a key's allowed-origins list is enforced on the real request, and its answer
+ * follows it (API.md §2): readable by the page's origin once the key is known and that origin is
+ * not refused (Access-Control-Allow-Origin: that origin, Vary: Origin); not readable at all when
+ * the key refuses the origin (403 `origin_not_allowed`: the detail shows in the developer tools);
+ * `*` while no key is known (a malformed or unknown key's error, which no key's list governs).
  *
  * Secret keys are for servers (API.md §2): a request that presents one with an Origin header —
  * a browser — is refused, 403 `secret_key_in_browser`, and no answer to a secret key carries
@@ -53,7 +57,14 @@ export const browserAccess: MiddlewareHandler<AppEnv> = async function browserAc
   }
   await next();
   if (c.get("secretKey") === true && !optedIn(c)) return;
-  c.res.headers.set("Access-Control-Allow-Origin", "*");
+  if (c.get("errorCode") === "origin_not_allowed") return;
+  const origin = c.req.header("origin")!;
+  if (c.get("keyId") !== undefined && origin !== "null") {
+    c.res.headers.set("Access-Control-Allow-Origin", origin);
+    c.res.headers.append("Vary", "Origin");
+  } else {
+    c.res.headers.set("Access-Control-Allow-Origin", "*");
+  }
   c.res.headers.set("Access-Control-Expose-Headers", EXPOSED_HEADERS);
 };
 

@@ -43,11 +43,32 @@ describe("CORS", () => {
   it("exposes the request id on forwarded answers and on errors", async () => {
     const ok = await gateway("/v1/events", withKey(publicKey.key, { method: "POST", body: "{}", headers: { origin: PAGE } }));
     expect(ok.status).toBe(200);
-    expect(ok.headers.get("access-control-allow-origin")).toBe("*");
     expect(ok.headers.get("access-control-expose-headers")).toContain("X-Request-Id");
+    const unknown = await gateway("/v1/events", withKey(publicKey.key.slice(0, 12) + "0".repeat(publicKey.key.length - 12), { method: "POST", headers: { origin: PAGE } }));
+    expect(unknown.status).toBe(401);
+    expect(unknown.headers.get("access-control-expose-headers")).toContain("X-Request-Id");
+    expect(unknown.headers.get("access-control-allow-origin"), "no key's list governs an unknown key's error").toBe("*");
+  });
+
+  it("follows the key's allowed origins: readable by an allowed page, by none when the key refuses the page", async () => {
+    const ok = await gateway("/v1/events", withKey(publicKey.key, { method: "POST", body: "{}", headers: { origin: PAGE } }));
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("access-control-allow-origin")).toBe(PAGE);
+    expect(ok.headers.get("vary")).toContain("Origin");
     const refused = await gateway("/v1/events", withKey(publicKey.key, { method: "POST", headers: { origin: "https://evil.example.com" } }));
-    expect(refused.status).toBe(403);
-    expect(refused.headers.get("access-control-allow-origin")).toBe("*");
+    await expectProblem(refused, 403, "origin_not_allowed", publicKey.key);
+    expectNoCors(refused);
+  });
+
+  it("a key without a list is readable by any page", async () => {
+    const anyPage = await mintKey(await newProject(), { type: "public" });
+    for (const origin of ["https://one.example", "http://localhost:3000"]) {
+      const res = await gateway("/v1/events", withKey(anyPage.key, { method: "POST", body: "{}", headers: { origin } }));
+      expect(res.status).toBe(200);
+      expect(res.headers.get("access-control-allow-origin")).toBe(origin);
+    }
+    const sandboxed = await gateway("/v1/events", withKey(anyPage.key, { method: "POST", body: "{}", headers: { origin: "null" } }));
+    expect(sandboxed.headers.get("access-control-allow-origin"), "an opaque origin is not echoed").toBe("*");
   });
 });
 
@@ -72,9 +93,9 @@ describe("secret keys in browsers", () => {
   it("opted in with Composite-Browser-Access: true, it is served, with CORS headers", async () => {
     const res = await gateway("/v1/events", withKey(secretKey.key, { headers: { origin: PAGE, ...OPT_IN } }));
     expect(res.status).toBe(200);
-    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("access-control-allow-origin")).toBe(PAGE);
     const refused = await gateway("/v1/admin/x/y", withKey(secretKey.key, { headers: { origin: PAGE, ...OPT_IN } }));
-    expect(refused.headers.get("access-control-allow-origin")).toBe("*");
+    expect(refused.headers.get("access-control-allow-origin")).toBe(PAGE);
   });
 
   it("any other value of the header does not opt in", async () => {
