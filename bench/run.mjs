@@ -99,9 +99,10 @@ const NOISY_CORES = 0.15;
  * call, the ceiling of a key admitted from a lease; gateway: the real thing.
  */
 /**
- * BENCH_BASELINE=<git ref>: the gateway as it was at that commit, as one more scenario
- * ("baseline") in the same run, so that a change is judged slice by slice against what it
- * changes (gateway/baseline per round) rather than against another run's figures.
+ * BENCH_BASELINE=<git ref>: the gateway as it was at that commit, as two more scenarios in the
+ * same run — "baseline" on the 8 keys and "coldbaseline" on the cold keys — so that a change is
+ * judged slice by slice against what it changes (gateway/baseline and coldkeys/coldbaseline per
+ * round) rather than against another run's figures.
  */
 const BASELINE_REF = process.env.BENCH_BASELINE || null;
 /**
@@ -122,11 +123,11 @@ const ALL_SCENARIOS = [
   "hrl",
   "coldkeys",
   "coldnolease",
-  ...(BASELINE_REF === null ? [] : ["baseline"]),
+  ...(BASELINE_REF === null ? [] : ["coldbaseline", "baseline"]),
 ];
 /** Scenarios whose every request carries the hot key; and those that rotate over the cold keys. */
 const HOT_KEY_SCENARIOS = new Set(["hotkey", "hotkeyfar", "binding", "hrl"]);
-const COLD_KEY_SCENARIOS = new Set(["coldkeys", "coldnolease"]);
+const COLD_KEY_SCENARIOS = new Set(["coldkeys", "coldnolease", "coldbaseline"]);
 // A subset (BENCH_SCENARIOS=gateway,bucket) only for the profiling modes; a measured run needs all.
 const SCENARIOS = (() => {
   if (!process.env.BENCH_PROFILE || !process.env.BENCH_SCENARIOS) return ALL_SCENARIOS;
@@ -311,7 +312,7 @@ function miniflareOptions(wrangler, originUrl) {
         unsafeDirectSockets: direct,
       },
       // The same KV and D1 ids as the gateway (so the same keys), its own Durable Objects.
-      ...(BASELINE_REF === null ? [] : [gatewayWorker("baseline")]),
+      ...(BASELINE_REF === null ? [] : [gatewayWorker("baseline"), gatewayWorker("coldbaseline", "baseline")]),
       {
         name: "passthrough",
         modules: true,
@@ -366,10 +367,11 @@ function miniflareOptions(wrangler, originUrl) {
 }
 
 /** Swaps two scenarios' places in a round's order (when both run). */
-function swapInOrder(order, a, b) {
-  const i = order.indexOf(a);
-  const j = order.indexOf(b);
-  if (i !== -1 && j !== -1) [order[i], order[j]] = [order[j], order[i]];
+/** The named scenarios change places among the positions they hold: the first goes last. */
+function reverseAmong(order, names) {
+  const positions = order.flatMap((scenario, i) => (names.includes(scenario) ? [i] : []));
+  const reversed = positions.map((i) => order[i]).reverse();
+  positions.forEach((i, k) => (order[i] = reversed[k]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,7 +431,7 @@ async function checkPaths(urls, keys) {
       if (response.status !== 200 || !text.includes('"origin":"bench"')) {
         throw new Error(`${scenario}: POST /v1/events answered ${response.status} ${text.slice(0, 300)}`);
       }
-      if (["gateway", "hotkey", "baseline", "contract", "headers"].includes(scenario) && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
+      if (["gateway", "hotkey", "baseline", "coldbaseline", "contract", "headers"].includes(scenario) && (!response.headers.has("x-request-id") || !response.headers.has("ratelimit"))) {
         throw new Error(`${scenario}: the forwarded answer lacks X-Request-Id or RateLimit headers`);
       }
     }
@@ -600,7 +602,9 @@ async function main() {
     hrl: (await state.mf.unsafeGetDirectURL("hrl")).href,
     coldkeys: (await state.mf.unsafeGetDirectURL("coldkeys")).href,
     coldnolease: (await state.mf.unsafeGetDirectURL("coldnolease")).href,
-    ...(BASELINE_REF === null ? {} : { baseline: (await state.mf.unsafeGetDirectURL("baseline")).href }),
+    ...(BASELINE_REF === null
+      ? {}
+      : { baseline: (await state.mf.unsafeGetDirectURL("baseline")).href, coldbaseline: (await state.mf.unsafeGetDirectURL("coldbaseline")).href }),
   };
   const migrations = await applyMigrations(await state.mf.getD1Database("DB", "gateway"), wrangler);
   const { projectId, keys } = await createKeys(urls.gateway, CONFIG.keys);
@@ -883,9 +887,9 @@ async function main() {
   for (let r = 0; r < maxRounds && allRounds.filter((x) => !x.noisy).length < CONFIG.rounds; r++) {
     // Each round starts with a different scenario, so none always runs first or last.
     const order = SCENARIOS.map((_, i) => SCENARIOS[(i + r) % SCENARIOS.length]);
-    // The two cold-key scenarios stand side by side in every rotation: every other round swaps
-    // them, so neither always runs first (just after the others' slices) or second.
-    if (r % 2 === 1) swapInOrder(order, "coldkeys", "coldnolease");
+    // The cold-key scenarios stand side by side in every rotation: every other round reverses
+    // them, so none always runs first (just after the others' slices) or last.
+    if (r % 2 === 1) reverseAmong(order, [...COLD_KEY_SCENARIOS]);
     const inRound = {};
     for (const [position, scenario] of order.entries()) {
       inRound[scenario] = { round: r + 1, position: position + 1, ...(await slice(scenario, CONFIG.sliceSeconds)) };
@@ -895,6 +899,7 @@ async function main() {
     const bucketRatio = inRound.bucket.reqPerSec / inRound.passthrough.reqPerSec;
     const contractRatio = inRound.contract.reqPerSec / inRound.passthrough.reqPerSec;
     const overBaseline = BASELINE_REF === null ? null : inRound.gateway.reqPerSec / inRound.baseline.reqPerSec;
+    const coldOverBaseline = BASELINE_REF === null ? null : inRound.coldkeys.reqPerSec / inRound.coldbaseline.reqPerSec;
     const hotKeyRatio = inRound.hotkey.reqPerSec / inRound.passthrough.reqPerSec;
     const bindingRatio = inRound.binding.reqPerSec / inRound.passthrough.reqPerSec;
     const hrlRatio = inRound.hrl.reqPerSec / inRound.passthrough.reqPerSec;
@@ -902,12 +907,12 @@ async function main() {
     const coldOverNoLease = inRound.coldkeys.reqPerSec / inRound.coldnolease.reqPerSec;
     const otherLoad = Math.max(...SCENARIOS.map((s) => inRound[s].foreignCpuUtil));
     const noisy = otherLoad > NOISY_CORES;
-    allRounds.push({ round: r + 1, order, ratio, bucketRatio, contractRatio, overBaseline, hotKeyRatio, bindingRatio, hrlRatio, coldRatio, coldOverNoLease, otherLoad, noisy, slices: inRound });
+    allRounds.push({ round: r + 1, order, ratio, bucketRatio, contractRatio, overBaseline, coldOverBaseline, hotKeyRatio, bindingRatio, hrlRatio, coldRatio, coldOverNoLease, otherLoad, noisy, slices: inRound });
     log(
       `  round ${r + 1}: ` +
         order.map((s) => `${s} ${Math.round(inRound[s].reqPerSec)} req/s`).join(", ") +
         `, ratio ${ratio.toFixed(2)}, hot key ${hotKeyRatio.toFixed(2)}, binding peer ${bindingRatio.toFixed(2)}, hrl peer ${hrlRatio.toFixed(2)}, cold keys ${coldRatio.toFixed(2)} (${coldOverNoLease.toFixed(2)} of no leases)` +
-        (overBaseline === null ? "" : `, gateway/baseline ${overBaseline.toFixed(3)}`) +
+        (overBaseline === null ? "" : `, gateway/baseline ${overBaseline.toFixed(3)}, coldkeys/coldbaseline ${coldOverBaseline.toFixed(3)}`) +
         (noisy ? `  (noisy: other processes used ${Math.round(otherLoad * 100)} % of a core${r + 1 < maxRounds ? ", one more round" : ""})` : ""),
     );
   }
@@ -1142,6 +1147,9 @@ async function main() {
             gatewayOverBaselineReqPerSec: round(median(usedRounds.map((x) => x.overBaseline)), 3),
             gatewayOverBaselinePerRound: usedRounds.map((x) => round(x.overBaseline, 3)),
             gatewayOverBaselineCpuPerRequest: round(scenarios.gateway.total.workerdCpuUsPerRequest / scenarios.baseline.total.workerdCpuUsPerRequest, 3),
+            coldKeysOverBaselineReqPerSec: round(median(usedRounds.map((x) => x.coldOverBaseline)), 3),
+            coldKeysOverBaselinePerRound: usedRounds.map((x) => round(x.coldOverBaseline, 3)),
+            coldKeysOverBaselineCpuPerRequest: round(scenarios.coldkeys.total.workerdCpuUsPerRequest / scenarios.coldbaseline.total.workerdCpuUsPerRequest, 3),
           }),
       bucketCpuOverheadUsPerRequest: round(scenarios.bucket.total.workerdCpuUsPerRequest - scenarios.passthrough.total.workerdCpuUsPerRequest, 1),
       hotKeyOverPassthroughReqPerSec: round(hotKeyRatio, 3),
@@ -1186,7 +1194,7 @@ function printTable(r) {
   log("");
   log(`${padEnd("scenario", 12)}${pad("req/s (median)", 16)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("CPU µs/req", 12)}${pad("non-2xx", 9)}${pad("requests", 10)}`);
   const c = r.scenarios.contract;
-  const rows = [["passthrough", p], ["bucket", b], ["contract", c], ["headers", r.scenarios.headers], ["gateway", g], ["hotkey", r.scenarios.hotkey], ["binding", r.scenarios.binding], ["hrl", r.scenarios.hrl], ["coldkeys", r.scenarios.coldkeys], ["coldnolease", r.scenarios.coldnolease], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline]] : [])];
+  const rows = [["passthrough", p], ["bucket", b], ["contract", c], ["headers", r.scenarios.headers], ["gateway", g], ["hotkey", r.scenarios.hotkey], ["binding", r.scenarios.binding], ["hrl", r.scenarios.hrl], ["coldkeys", r.scenarios.coldkeys], ["coldnolease", r.scenarios.coldnolease], ...(r.scenarios.baseline ? [["baseline", r.scenarios.baseline], ["coldbaseline", r.scenarios.coldbaseline]] : [])];
   for (const [name, s] of rows) {
     log(
       `${padEnd(name, 12)}${pad(s.median.reqPerSec.toFixed(0), 16)}${pad(s.median.p50Ms.toFixed(1), 9)}${pad(s.median.p99Ms.toFixed(1), 9)}` +
@@ -1238,6 +1246,10 @@ function printTable(r) {
     log(
       `against the gateway at ${r.ratio.baseline} (same run, same slices): req/s ${r.ratio.gatewayOverBaselineReqPerSec.toFixed(3)} (rounds ${r.ratio.gatewayOverBaselinePerRound.map((x) => x.toFixed(2)).join(" ")}),` +
         ` CPU per request ${r.ratio.gatewayOverBaselineCpuPerRequest.toFixed(3)}`,
+    );
+    log(
+      `cold keys against the gateway at ${r.ratio.baseline} on the same keys: req/s ${r.ratio.coldKeysOverBaselineReqPerSec.toFixed(3)} (rounds ${r.ratio.coldKeysOverBaselinePerRound.map((x) => x.toFixed(2)).join(" ")}),` +
+        ` CPU per request ${r.ratio.coldKeysOverBaselineCpuPerRequest.toFixed(3)}`,
     );
   }
   const i = r.instrumentation;
