@@ -890,6 +890,8 @@ async function main() {
     // The cold-key scenarios stand side by side in every rotation: every other round reverses
     // them, so none always runs first (just after the others' slices) or last.
     if (r % 2 === 1) reverseAmong(order, [...COLD_KEY_SCENARIOS]);
+    // And the gateway and its baseline change places: else one always runs after the same neighbour.
+    if (r % 2 === 1) reverseAmong(order, ["gateway", "baseline"]);
     const inRound = {};
     for (const [position, scenario] of order.entries()) {
       inRound[scenario] = { round: r + 1, position: position + 1, ...(await slice(scenario, CONFIG.sliceSeconds)) };
