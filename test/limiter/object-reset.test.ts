@@ -8,10 +8,9 @@
  */
 import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { utcDay } from "../../src/limiter/bucket";
 import { keyLimiter } from "../../src/limiter/client";
 import { readDecision } from "../../src/limiter/key-limiter";
-import { overloadedError } from "../faults/faults";
+import { overloadedError, usageRow, type DayRow } from "../faults/faults";
 import { answerOf, env, envWithFailingLimiter, gateway, mintKey, newProject, setLimits, settleCounts, withKey, type MintedKey } from "../helpers";
 
 /** Sends `count` reads at once; answers how many were admitted (the rest must be 429). */
@@ -22,12 +21,10 @@ async function reads(key: MintedKey, count: number): Promise<number> {
   return responses.filter((res) => res.status === 200).length;
 }
 
-async function d1Row(keyId: string): Promise<{ requests: number; rejected: number }> {
+/** Today's D1 row of the key once its object has flushed (zeros: none). */
+async function d1Row(keyId: string): Promise<DayRow> {
   await runDurableObjectAlarm(keyLimiter(env, keyId));
-  const row = await env.DB.prepare("SELECT requests, rejected FROM usage_daily WHERE key_id = ?1 AND day = ?2")
-    .bind(keyId, utcDay(Date.now()))
-    .first<{ requests: number; rejected: number }>();
-  return row ?? { requests: 0, rejected: 0 };
+  return (await usageRow(keyId)) ?? { requests: 0, rejected: 0 };
 }
 
 async function d1Requests(keyId: string): Promise<number> {
